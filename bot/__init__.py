@@ -1,0 +1,1 @@
+"""Thơ bot: chat adapters (Telegram, Discord, console) and the SQLite store."""

@@ -1,0 +1,50 @@
+"""The one interface every backend implements.
+
+The engine does everything that is the same for all backends (checking the
+request, compiling the form, choosing the best candidate by the checker); a
+backend only turns a prompt plus a regex into n continuations.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from engine.model_dir import ModelInfo
+from engine.settings import SamplingSettings
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    prompt: str
+    regex: str | None  # the form constraint; None decodes freely
+    settings: SamplingSettings  # resolved: no None left, seed included
+    n: int  # candidates to return (beam search: the best n beams)
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # the continuation only, without the prompt or the end token
+    tokens: int
+    finished: bool  # ended with the end token (False: stopped by max_new_tokens or cancelled)
+
+
+class Backend(abc.ABC):
+    """Async text generation from a local model directory."""
+
+    info: ModelInfo
+
+    @property
+    def model_version(self) -> str:
+        return self.info.version
+
+    async def start(self) -> None:
+        """Load the model; called once before the first job."""
+
+    @abc.abstractmethod
+    async def complete(self, job: GenerationJob) -> list[Completion]:
+        """Decode one job; cancelling the awaiting task stops its decoding."""
+
+    async def close(self) -> None:
+        """Release the model; in-flight jobs have finished when this is called."""

@@ -1,0 +1,467 @@
+"""CPU backend: transformers GPT-2 with our own continuous-batching loop.
+
+Why our own loop: transformers' `generate` runs one batch to its end with one
+set of sampling parameters, and its continuous batching (`generate_batch`) has
+no per-request logits processors for grammars. Here one worker thread owns
+the model and a batch of rows (one row per candidate); every step it
+
+1. admits waiting requests: their prompts are prefilled together and their
+   key/value caches joined to the running batch (left padding, explicit
+   position ids, so rows of different lengths decode side by side);
+2. picks each row's next token with that request's own settings (repetition
+   penalty, no-repeat n-grams, the xgrammar form constraint, temperature,
+   top-k, top-p, a per-row seeded generator; greedy; or beam search);
+3. drops finished and cancelled rows from the batch and answers their requests;
+4. runs one forward step for all remaining rows.
+
+So a request that arrives while others decode joins at the next step instead
+of waiting for the whole batch, and the event loop is never blocked: the
+thread only touches asyncio through call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from engine.backends.base import Backend, Completion, GenerationJob
+from engine.model_dir import read_model_info
+from engine.prompt import END_OF_POEM
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_ROWS = 64  # rows decoded together; more waiting requests queue
+GRAMMAR_CACHE_SIZE = 256
+
+
+@dataclass(eq=False)
+class _Request:
+    job: GenerationJob
+    prompt_ids: list[int]
+    resolve: "callable"  # called in the worker with the list of completions or an exception
+    grammar: object | None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    rows: list["_Row"] = field(default_factory=list)
+    beams_done: list[tuple[float, list[int]]] = field(default_factory=list)
+    results: list[Completion] = field(default_factory=list)
+    steps: int = 0
+
+    @property
+    def beam(self) -> bool:
+        return self.job.settings.strategy == "beam"
+
+
+@dataclass(eq=False)
+class _Row:
+    req: _Request
+    matcher: object | None
+    generator: torch.Generator | None
+    tokens: list[int] = field(default_factory=list)
+    score: float = 0.0  # beam search: sum of log-probabilities
+    done: bool = False
+
+
+class HFBackend(Backend):
+    """GPT-2 on CPU from a local model directory."""
+
+    def __init__(self, model_dir: str | Path, *, max_batch_rows: int = MAX_BATCH_ROWS, threads: int | None = None):
+        self.info = read_model_info(model_dir)
+        self.max_batch_rows = max_batch_rows
+        self.threads = threads
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._grammars: dict[str, object] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._thread is not None:
+            return
+        await asyncio.to_thread(self._load)
+        self._thread = threading.Thread(target=self._run, name=f"hf-{self.info.version}", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        import xgrammar as xgr
+        from transformers import AutoTokenizer, GPT2LMHeadModel
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True)
+        self.model = GPT2LMHeadModel.from_pretrained(self.info.path, local_files_only=True,
+                                                     dtype=torch.float32).eval()
+        self.vocab_size = self.model.config.vocab_size
+        self.max_positions = self.model.config.n_positions
+        self.eos_id = self.tokenizer.convert_tokens_to_ids(END_OF_POEM)
+        tok_info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
+                                                      stop_token_ids=[self.eos_id])
+        self._compiler = xgr.GrammarCompiler(tok_info, max_threads=1)
+        self._xgr = xgr
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    # -- the async side --------------------------------------------------------------------------
+    async def complete(self, job: GenerationJob) -> list[Completion]:
+        if self._thread is None:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Completion]] = loop.create_future()
+
+        def resolve(result) -> None:
+            def set_result() -> None:
+                if future.done():
+                    return
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+            loop.call_soon_threadsafe(set_result)
+
+        # Compiling a grammar takes milliseconds to seconds: keep it off the loop.
+        grammar = await asyncio.to_thread(self._grammar, job.regex) if job.regex else None
+        prompt_ids = self.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
+        request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, grammar=grammar)
+        self._queue.put(request)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            request.cancelled.set()  # the worker drops its rows at the next step
+            raise
+
+    def _grammar(self, regex: str):
+        compiled = self._grammars.get(regex)
+        if compiled is None:
+            compiled = self._compiler.compile_regex(regex)
+            if len(self._grammars) >= GRAMMAR_CACHE_SIZE:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[regex] = compiled
+        return compiled
+
+    # -- the worker thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        with torch.inference_mode():
+            _Batch(self).run()
+
+
+class _Batch:
+    """The running batch: rows, their caches, masks and positions."""
+
+    def __init__(self, backend: HFBackend):
+        self.b = backend
+        self.rows: list[_Row] = []
+        self.cache = None
+        self.mask: torch.Tensor | None = None  # (rows, length) 1 for real tokens
+        self.next_pos: torch.Tensor | None = None  # (rows,) position of each row's next token
+        self.logits: torch.Tensor | None = None  # (rows, vocab) for each row's next token
+        self.waiting: list[_Request] = []
+        self.stopping = False
+
+    def run(self) -> None:
+        while True:
+            if not self.rows and not self.waiting:
+                if self.stopping:
+                    return
+                item = self.b._queue.get()
+                if item is None:
+                    return
+                self.waiting.append(item)
+            self._drain_queue()
+            try:
+                self._admit()
+                if not self.rows:
+                    continue
+                self._choose_tokens()
+                self._drop_finished()
+                if self.rows:
+                    self._forward()
+            except Exception as exc:  # noqa: BLE001 - a failed step fails its requests, not the thread
+                log.exception("decoding step failed")
+                for req in {r.req for r in self.rows} | set(self.waiting):
+                    req.resolve(exc)
+                self.rows, self.waiting = [], []
+                self.cache = self.mask = self.next_pos = self.logits = None
+
+    def _drain_queue(self) -> None:
+        while True:
+            try:
+                item = self.b._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self.stopping = True
+            else:
+                self.waiting.append(item)
+
+    # -- admission: prefill new prompts and join their caches ------------------------------------
+    def _admit(self) -> None:
+        room = self.b.max_batch_rows - len(self.rows)
+        admitted: list[_Request] = []
+        while self.waiting and (room >= self._width(self.waiting[0]) or not self.rows and not admitted):
+            req = self.waiting.pop(0)
+            if req.cancelled.is_set():
+                continue
+            admitted.append(req)
+            room -= self._width(req)
+        if not admitted:
+            return
+        b = self.b
+        prompts = [r.prompt_ids[-(b.max_positions - 1):] for r in admitted]
+        length = max(len(p) for p in prompts)
+        ids = torch.zeros((len(prompts), length), dtype=torch.long)
+        mask = torch.zeros((len(prompts), length), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, length - len(p):] = torch.tensor(p)
+            mask[i, length - len(p):] = 1
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        out = b.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        # Each request decodes `width` rows from one prefill.
+        expand = torch.tensor([i for i, r in enumerate(admitted) for _ in range(self._width(r))])
+        new_rows = []
+        for r in admitted:
+            settings = r.job.settings
+            for k in range(self._width(r)):
+                matcher = b._xgr.GrammarMatcher(r.grammar) if r.grammar is not None else None
+                gen = None
+                if settings.strategy == "sample":
+                    gen = torch.Generator().manual_seed(int(settings.seed) + k)
+                row = _Row(req=r, matcher=matcher, generator=gen)
+                if r.beam and k > 0:
+                    row.score = float("-inf")  # all beams start from one prefix: keep one alive
+                r.rows.append(row)
+                new_rows.append(row)
+        new_cache = out.past_key_values
+        new_cache.batch_select_indices(expand)
+        self._join(new_rows, new_cache, mask[expand], mask[expand].sum(1), out.logits[expand, -1, :].float())
+
+    def _width(self, req: _Request) -> int:
+        s = req.job.settings
+        if s.strategy == "beam":
+            return max(int(s.num_beams), req.job.n)
+        return 1 if s.strategy == "greedy" else req.job.n
+
+    def _join(self, rows, cache, mask, next_pos, logits) -> None:
+        if not self.rows:
+            self.rows, self.cache, self.mask, self.next_pos, self.logits = rows, cache, mask, next_pos, logits
+            return
+        old_len, new_len = self.mask.shape[1], mask.shape[1]
+        width = max(old_len, new_len)
+        self.mask = torch.cat([_left_pad(self.mask, width), _left_pad(mask, width)])
+        for old_layer, new_layer in zip(self.cache.layers, cache.layers):
+            old_layer.keys = torch.cat([_left_pad(old_layer.keys, width, 2), _left_pad(new_layer.keys, width, 2)])
+            old_layer.values = torch.cat([_left_pad(old_layer.values, width, 2),
+                                          _left_pad(new_layer.values, width, 2)])
+        self.next_pos = torch.cat([self.next_pos, next_pos])
+        self.logits = torch.cat([self.logits, logits])
+        self.rows = self.rows + rows
+
+    # -- choosing tokens ---------------------------------------------------------------------------
+    def _choose_tokens(self) -> None:
+        b = self.b
+        logits = self.logits.clone()
+        for i, row in enumerate(self.rows):
+            s = row.req.job.settings
+            if s.repetition_penalty and s.repetition_penalty != 1.0:
+                seen = torch.tensor(sorted(set(row.req.prompt_ids) | set(row.tokens)), dtype=torch.long)
+                seen = seen[seen < logits.shape[1]]
+                vals = logits[i, seen]
+                logits[i, seen] = torch.where(vals > 0, vals / s.repetition_penalty, vals * s.repetition_penalty)
+            if s.no_repeat_ngram_size:
+                banned = _banned_ngram_tokens(row.req.prompt_ids + row.tokens, int(s.no_repeat_ngram_size))
+                if banned:
+                    logits[i, list(banned)] = float("-inf")
+        constrained = [i for i, row in enumerate(self.rows) if row.matcher is not None]
+        if constrained:
+            bitmask = b._xgr.allocate_token_bitmask(len(self.rows), b.vocab_size)
+            for i in constrained:
+                self.rows[i].matcher.fill_next_token_bitmask(bitmask, i)
+            b._xgr.apply_token_bitmask_inplace(logits, bitmask, indices=constrained)
+
+        by_beam_request: dict[int, list[int]] = {}
+        for i, row in enumerate(self.rows):
+            if row.req.beam:
+                by_beam_request.setdefault(id(row.req), []).append(i)
+            else:
+                self._accept(row, self._pick(row, logits[i]))
+        for indices in by_beam_request.values():
+            self._beam_step(indices, logits)
+
+    def _pick(self, row: _Row, logits: torch.Tensor) -> int:
+        s = row.req.job.settings
+        if s.strategy == "greedy":
+            return int(torch.argmax(logits))
+        logits = logits / float(s.temperature)
+        if s.top_k and s.top_k < logits.shape[0]:
+            kth = torch.topk(logits, int(s.top_k)).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if s.top_p is not None and s.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, descending=True)
+            cumulative = torch.softmax(sorted_logits, -1).cumsum(-1)
+            cut = cumulative - torch.softmax(sorted_logits, -1) > float(s.top_p)  # keep the first token always
+            logits = logits.masked_fill(torch.zeros_like(cut).scatter(0, order, cut), float("-inf"))
+        probs = torch.softmax(logits, -1)
+        return int(torch.multinomial(probs, 1, generator=row.generator))
+
+    def _accept(self, row: _Row, token: int) -> None:
+        b = self.b
+        row.tokens.append(token)
+        if row.matcher is not None:
+            if not row.matcher.accept_token(token):
+                log.error("grammar refused token %d; ending row", token)
+                row.done = True
+                return
+            row.done = row.matcher.is_terminated()
+        else:
+            row.done = token == b.eos_id
+        if len(row.tokens) >= self._max_tokens(row.req) or self._next_pos_full(row):
+            row.done = True
+
+    def _max_tokens(self, req: _Request) -> int:
+        return min(req.job.max_new_tokens, self.b.max_positions - len(req.prompt_ids))
+
+    def _next_pos_full(self, row: _Row) -> bool:
+        return len(row.req.prompt_ids) + len(row.tokens) >= self.b.max_positions
+
+    def _beam_step(self, indices: list[int], logits: torch.Tensor) -> None:
+        """One beam-search step for one request's rows, reordering their caches."""
+        req = self.rows[indices[0]].req
+        beams = len(indices)
+        logp = torch.log_softmax(logits[indices], -1)
+        scores = torch.tensor([self.rows[i].score for i in indices]).unsqueeze(1) + logp
+        top = torch.topk(scores.flatten(), min(2 * beams, scores.numel()))
+        vocab = logits.shape[1]
+        chosen: list[tuple[int, int, float]] = []  # (parent slot, token, score)
+        for value, flat in zip(top.values.tolist(), top.indices.tolist()):
+            if value == float("-inf"):
+                break
+            parent, token = divmod(flat, vocab)
+            parent_row = self.rows[indices[parent]]
+            ends = token == self.b.eos_id
+            if ends:
+                req.beams_done.append((value / max(1, len(parent_row.tokens) + 1), parent_row.tokens + [token]))
+                continue
+            chosen.append((parent, token, value))
+            if len(chosen) == beams:
+                break
+        long_enough = len(self.rows[indices[0]].tokens) + 1 >= self._max_tokens(req)
+        if len(req.beams_done) >= beams or not chosen or long_enough:
+            if long_enough or not req.beams_done:
+                for parent, token, value in chosen:
+                    pr = self.rows[indices[parent]]
+                    req.beams_done.append((value / max(1, len(pr.tokens) + 1), pr.tokens + [token]))
+            for i in indices:
+                self.rows[i].done = True
+            return
+        # Rebuild the rows from their parents: tokens, grammar state, cache rows.
+        parents = [self.rows[indices[p]] for p, _, _ in chosen]
+        new_states = []
+        for (p, token, value), parent in zip(chosen, parents):
+            matcher = parent.matcher.fork() if parent.matcher is not None else None
+            if matcher is not None:
+                matcher.accept_token(token)
+            new_states.append((parent.tokens + [token], matcher, value))
+        while len(new_states) < beams:  # fewer live candidates than beams: pad with dead beams
+            new_states.append((list(parents[0].tokens) + [chosen[0][1]], None, float("-inf")))
+        order = list(range(len(self.rows)))
+        for slot, (p, _, _) in zip(indices, chosen + [chosen[0]] * (beams - len(chosen))):
+            order[slot] = indices[p]
+        self._reorder(order)
+        for slot, (tokens, matcher, value) in zip(indices, new_states):
+            row = self.rows[slot]
+            row.tokens, row.score = tokens, value
+            if matcher is not None or row.matcher is not None:
+                row.matcher = matcher if matcher is not None else row.matcher.fork()
+
+    def _reorder(self, order: list[int]) -> None:
+        if order == list(range(len(order))):
+            return
+        index = torch.tensor(order)
+        self.cache.reorder_cache(index)
+        self.mask = self.mask[index]
+        self.next_pos = self.next_pos[index]
+
+    # -- finishing rows and stepping the model -----------------------------------------------------
+    def _drop_finished(self) -> None:
+        keep = []
+        for i, row in enumerate(self.rows):
+            if row.req.cancelled.is_set():
+                continue
+            if row.done:
+                continue
+            keep.append(i)
+        finished_requests = {id(r.req): r.req for r in self.rows if r.done or r.req.cancelled.is_set()}
+        for req in finished_requests.values():
+            if req.cancelled.is_set():
+                req.resolve(asyncio.CancelledError())
+                continue
+            if all(r.done for r in req.rows):
+                req.resolve(self._completions(req))
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[i] for i in keep]
+        if not self.rows:
+            self.cache = self.mask = self.next_pos = self.logits = None
+            return
+        index = torch.tensor(keep)
+        self.cache.batch_select_indices(index)
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        # Columns that every remaining row pads can go.
+        first_real = int(self.mask.argmax(1).min())
+        if first_real > 0:
+            self.mask = self.mask[:, first_real:]
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, first_real:], layer.values[:, :, first_real:]
+
+    def _completions(self, req: _Request) -> list[Completion]:
+        b = self.b
+        if req.beam:
+            ranked = sorted(req.beams_done, key=lambda t: -t[0])[: req.job.n]
+            sequences = [tokens for _, tokens in ranked]
+        else:
+            sequences = [r.tokens for r in req.rows]
+        out = []
+        for tokens in sequences:
+            finished = bool(tokens) and tokens[-1] == b.eos_id
+            body = tokens[:-1] if finished else tokens
+            text = b.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+            out.append(Completion(text=text, tokens=len(tokens), finished=finished))
+        return out
+
+    def _forward(self) -> None:
+        last = torch.tensor([[r.tokens[-1]] for r in self.rows])
+        self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=self.mask.dtype)], 1)
+        out = self.b.model(input_ids=last, attention_mask=self.mask, position_ids=self.next_pos.unsqueeze(1),
+                           past_key_values=self.cache, use_cache=True)
+        self.cache = out.past_key_values
+        self.next_pos = self.next_pos + 1
+        self.logits = out.logits[:, -1, :].float()
+
+
+def _left_pad(t: torch.Tensor, width: int, dim: int = 1) -> torch.Tensor:
+    missing = width - t.shape[dim]
+    if missing <= 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([torch.zeros(shape, dtype=t.dtype), t], dim)
+
+
+def _banned_ngram_tokens(tokens: list[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram already in the sequence (HF semantics)."""
+    if n <= 0 or len(tokens) < n:
+        return set()
+    prefix = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()
+    banned = set()
+    for i in range(len(tokens) - n + 1):
+        if tuple(tokens[i:i + n - 1]) == prefix:
+            banned.add(tokens[i + n - 1])
+    return banned

@@ -1,0 +1,193 @@
+"""A poem form compiled into a decoding constraint (a regular expression).
+
+The regex describes exactly the text the model may write after the prompt:
+the rest of the first line when the user gave only a few words, then every
+further line with the form's syllable count, then nothing (the end token).
+Each backend hands the same regex to its grammar engine (xgrammar on CPU,
+vLLM's structured outputs on GPU), so every poem has the right number of lines
+and of syllables per line while it is decoded, never fixed afterwards.
+
+Beyond counts the regex also fixes:
+- the tone class (bằng/trắc) wherever the form fixes it, choosing between a
+  line's alternative patterns;
+- the rhyme of a syllable whose partner the user already wrote (lục bát: the
+  6th syllable of line 2 rhymes with the end of the user's six-syllable line).
+Rhymes between two generated syllables cannot be written as a regex; the engine
+draws several candidates and keeps the best by the checker for those.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from engine.forms import LINES_PER_STANZA, Form, get_form
+from engine.prompt import LINE_SEPARATOR, prompt_for
+from engine.prosody import (BASE_CONSONANTS, BASE_VOWELS, OBLIQUE_VOWELS, ToneClass, rhyme_key, split_syllable,
+                            syllables, tone_class)
+
+def _cls(chars: str) -> str:
+    return "[" + chars + "]"
+
+
+_GRAVE = "".join(unicodedata.normalize("NFC", v + "\u0300") for v in BASE_VOWELS)
+_C, _CU = _cls(BASE_CONSONANTS), _cls(BASE_CONSONANTS + BASE_CONSONANTS.upper())
+_P, _PU = _cls(BASE_VOWELS), _cls(BASE_VOWELS + BASE_VOWELS.upper())  # vowels without a tone mark
+_H, _HU = _cls(_GRAVE), _cls(_GRAVE + _GRAVE.upper())  # huyền (still bằng)
+_O, _OU = _cls(OBLIQUE_VOWELS), _cls(OBLIQUE_VOWELS + OBLIQUE_VOWELS.upper())  # sắc hỏi ngã nặng
+
+MAX_SYLLABLE_LETTERS = 8  # onset (up to 3 letters) + nucleus (up to 3) + coda (up to 2)
+# Punctuation a syllable may carry, as in the corpus ("rơi," "đâu?" "vậy!").
+_PUNCT = r"(,|\.|!|\?|;|:|\.\.\.)?"
+_MAX_CHARS_PER_SYLLABLE = 1 + MAX_SYLLABLE_LETTERS + 3  # space, letters, "..."
+
+# A syllable is onset + nucleus (1-3 vowels) + coda, may start with a capital
+# (names, the first word of a line), and carries at most one tone mark: a
+# bằng syllable none or huyền, a trắc one exactly one sắc/hỏi/ngã/nặng vowel.
+_NUCLEUS = {  # (after an onset, starting the syllable)
+    ToneClass.BANG: (f"({_P}{{1,3}}|{_P}{{0,2}}{_H}{_P}?)", f"({_PU}{_P}{{0,2}}|{_PU}{_P}?{_H}{_P}?|{_HU}{_P}?)"),
+    ToneClass.TRAC: (f"{_P}{{0,2}}{_O}{_P}?", f"({_PU}{_P}?{_O}{_P}?|{_OU}{_P}?)"),
+}
+
+
+def _syllable(cls: ToneClass) -> str:
+    after_onset, bare = _NUCLEUS[cls]
+    return f"({_CU}{_C}{{0,2}}{after_onset}|{bare}){_C}{{0,2}}"
+
+
+SYLLABLE = {ToneClass.BANG: _syllable(ToneClass.BANG), ToneClass.TRAC: _syllable(ToneClass.TRAC)}
+SYLLABLE[None] = f"({SYLLABLE[ToneClass.BANG]}|{SYLLABLE[ToneClass.TRAC]})"
+
+_ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
+           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
+_TONE_MARKS = {ToneClass.BANG: ("", "\u0300"), ToneClass.TRAC: ("\u0301", "\u0309", "\u0303", "\u0323")}
+
+
+@lru_cache(maxsize=4096)
+def rhyming_syllable(partner: str) -> str:
+    """A regex for any syllable that rhymes with `partner` (same rime and tone class)."""
+    rime, cls = rhyme_key(partner)
+    spellings = {rime, "y" + rime[1:]} if rime.startswith("i") else {rime}
+    variants = set()
+    for spelt in spellings:
+        for mark in _TONE_MARKS[cls]:
+            for i, ch in enumerate(spelt):
+                if ch in "aăâeêioôơuưy":
+                    variants.add(unicodedata.normalize("NFC", spelt[:i + 1] + mark + spelt[i + 1:]))
+                if not mark:
+                    break
+    if not variants:  # not a Vietnamese syllable: keep only its tone class
+        return SYLLABLE[cls]
+    rimes = sorted(variants, key=lambda v: (-len(v), v))
+    # Repeating the partner's onset would mostly repeat the partner itself,
+    # which is not a rhyme; a partner with no onset excludes the bare rime.
+    own_onset, _, _ = split_syllable(partner)
+    onsets = [o for o in _ONSETS if o != own_onset and not (own_onset == "q" and o == "qu")]
+    onsets = sorted(onsets + [o.capitalize() for o in onsets], key=lambda o: (-len(o), o))
+    onset_part = f"({'|'.join(onsets)})" + ("?" if own_onset else "")
+    return f"{onset_part}(o|u)?({'|'.join(rimes)})"
+
+
+def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str]) -> str:
+    """The regex for the part of a line after its `given` syllables.
+
+    `rhyme_with` maps a 1-based position of this line to a syllable it must
+    rhyme with. Returns "" when nothing is left to write.
+    """
+    lo, hi = form.length_of(line_index)
+    start = len(given) + 1
+    patterns = form.patterns_of(line_index) or ((),)
+    # Keep the tone patterns the user's own syllables already obey; if none,
+    # the user's words win and the line is left free of tone rules.
+    fitting = [p for p in patterns
+               if all(pos > len(given) or tone_class(given[pos - 1]) == cls for pos, cls in p)] or [()]
+    alternatives = []
+    for pattern in fitting:
+        fixed = dict(pattern)
+        parts = []
+        for pos in range(start, hi + 1):
+            if pos in rhyme_with:
+                syl = rhyming_syllable(rhyme_with[pos])
+            else:
+                syl = SYLLABLE[fixed.get(pos)]
+            piece = ("" if pos == 1 else " ") + syl + _PUNCT
+            parts.append(piece if pos <= lo else f"({piece})?")
+        alternatives.append("".join(parts))
+    alternatives = list(dict.fromkeys(alternatives))
+    if alternatives == [""]:
+        return ""
+    return alternatives[0] if len(alternatives) == 1 else "(" + "|".join(alternatives) + ")"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of lines decoded in one backend call."""
+
+    regex: str
+    max_new_tokens: int  # enough for the longest text the regex admits, one byte a token
+    last: bool  # the poem ends after this segment
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to decode one poem: its prompt and the segments that follow it.
+
+    A poem is decoded in segments that end where a syllable another line must
+    rhyme with has just been written, so the next segment's regex can demand
+    that rhyme. 5 chữ and 7 chữ: lines 1-2, then 3-4 (line 4 rhymes with line
+    2); lục bát: a segment per line after the second.
+    """
+
+    form: str
+    prompt: str
+    opening: str
+    n_lines: int
+    opening_is_whole_line: bool
+    breaks: tuple[int, ...]  # a segment ends after each of these line indices
+
+    def segment(self, text_so_far: str) -> Segment:
+        """The next segment, given the poem written so far (opening included)."""
+        form = get_form(self.form)
+        lines = text_so_far.split(LINE_SEPARATOR)
+        known = [syllables(line) for line in lines]
+        first = self._first_open_line(lines)
+        last = next(b for b in self.breaks if b >= first)
+        rhymes: dict[int, dict[int, str]] = {}
+        for (la, pa), (lb, pb) in form.rhyme_positions(self.n_lines):
+            if la < first <= lb and pa <= len(known[la]):
+                rhymes.setdefault(lb, {})[pb] = known[la][pa - 1]
+        pieces, n_syllables = [], 0
+        for i in range(first, last + 1):
+            given = known[i] if i < len(lines) else []
+            # A line not yet begun in the text starts with the separator.
+            pieces.append(("" if i < len(lines) else LINE_SEPARATOR) + _line_regex(form, i, given, rhymes.get(i, {})))
+            n_syllables += form.length_of(i)[1] - len(given)
+        max_tokens = n_syllables * _MAX_CHARS_PER_SYLLABLE + (last - first) + 3
+        return Segment(regex="".join(pieces), max_new_tokens=max_tokens, last=last == self.n_lines - 1)
+
+    def _first_open_line(self, lines: list[str]) -> int:
+        """The index of the first line still to be written or completed."""
+        form = get_form(self.form)
+        i = len(lines) - 1
+        if lines[-1] == "":
+            return i
+        lo, hi = form.length_of(i)
+        full = len(syllables(lines[-1])) >= (hi if form.fixed_length else lo)
+        return i + 1 if full else i
+
+    def unconstrained_max_tokens(self) -> int:
+        form = get_form(self.form)
+        return sum(form.length_of(i)[1] for i in range(self.n_lines)) * _MAX_CHARS_PER_SYLLABLE + self.n_lines + 3
+
+
+def plan(form_id: str, opening: str, stanzas: int) -> Plan:
+    """Compile a form, an opening line and a number of stanzas into a Plan."""
+    form = get_form(form_id)
+    given = syllables(opening)
+    lo, hi = form.length_of(0)
+    whole = len(given) >= (hi if form.fixed_length else lo)
+    n_lines = stanzas * LINES_PER_STANZA
+    breaks = sorted({la for (la, _), (lb, _) in form.rhyme_positions(n_lines) if la >= 1 or not whole}
+                    | {n_lines - 1})
+    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks))

@@ -1,0 +1,142 @@
+"""PoemEngine: PoemRequest -> Poem, on any backend, with live model swap.
+
+The engine checks the request, compiles the form into a Plan, asks the backend
+for `candidates` continuations and keeps the one the form checker scores
+highest. Swapping the model starts the new backend first, sends new requests to
+it, lets requests already running on the old one finish, then closes the old
+one: no request is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from engine.backends.base import Backend, GenerationJob
+from engine.constraint import Plan, plan
+from engine.forms import check
+from engine.prompt import LINE_SEPARATOR, prompt_for, split_lines
+from engine.request import Poem, PoemRequest
+from engine.settings import MAX_SEED, SamplingSettings
+
+SEGMENT_SEED_STRIDE = 1009  # later segments draw from seeds apart from the first's candidates
+
+log = logging.getLogger(__name__)
+
+
+class _Slot:
+    """A backend plus the count of requests running on it."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.idle.set()
+
+
+class PoemEngine:
+    def __init__(self, backend: Backend, constrained: bool = True):
+        self._slot = _Slot(backend)
+        self._swap_lock = asyncio.Lock()
+        self.constrained = constrained  # False only for evaluation without the constraint
+
+    @classmethod
+    async def create(cls, backend: Backend, **kwargs) -> "PoemEngine":
+        await backend.start()
+        return cls(backend, **kwargs)
+
+    @property
+    def backend(self) -> Backend:
+        return self._slot.backend
+
+    @property
+    def model_version(self) -> str:
+        return self._slot.backend.model_version
+
+    async def write(self, request: PoemRequest) -> Poem:
+        """Write one poem; cancelling the caller cancels its decoding."""
+        started = time.perf_counter()
+        slot = self._slot
+        slot.enter()
+        try:
+            backend = slot.backend
+            p = plan(request.form_id, request.opening, request.stanzas)
+            settings = request.settings.resolve(backend.info.defaults)
+            n = 1 if settings.strategy == "greedy" else settings.candidates
+            t0 = time.perf_counter()
+            texts = await self._decode(backend, p, settings, n)
+            t1 = time.perf_counter()
+        finally:
+            slot.leave()
+        best_lines, best_scores = self._best(request, texts)
+        return Poem(
+            opening=request.opening, form=p.form, stanzas=request.stanzas, lines=tuple(best_lines),
+            scores=best_scores, settings=settings, model_version=backend.model_version, prompt=p.prompt,
+            timings={"prepare_ms": (t0 - started) * 1000, "generate_ms": (t1 - t0) * 1000,
+                     "total_ms": (time.perf_counter() - started) * 1000},
+            candidates=len(texts))
+
+    async def _decode(self, backend: Backend, p: Plan, settings: SamplingSettings, n: int) -> list[str]:
+        """Decode n candidate poems segment by segment; returns each poem's text."""
+        start = p.opening + (LINE_SEPARATOR if p.opening_is_whole_line else "")
+        if not self.constrained:
+            job = GenerationJob(p.prompt, None, settings, n, p.unconstrained_max_tokens())
+            return [start + c.text for c in await backend.complete(job)]
+        segment = p.segment(start)
+        first = await backend.complete(GenerationJob(p.prompt, segment.regex, settings, n, segment.max_new_tokens))
+        texts = [start + c.text for c in first]
+        step = 1
+        while not segment.last:
+            segments = [p.segment(t) for t in texts]
+            # Each candidate goes on alone, with its own derived seed.
+            jobs = [GenerationJob(prompt_for(p.form, t, False), seg.regex,
+                                  settings.replace(seed=(settings.seed + SEGMENT_SEED_STRIDE * step + i) % MAX_SEED),
+                                  1, seg.max_new_tokens)
+                    for i, (t, seg) in enumerate(zip(texts, segments))]
+            results = await asyncio.gather(*(backend.complete(job) for job in jobs))
+            texts = [t + r[0].text for t, r in zip(texts, results)]
+            segment = segments[0]
+            step += 1
+        return texts
+
+    @staticmethod
+    def _best(request: PoemRequest, texts: list[str]):
+        best = None
+        for text in texts:
+            lines = split_lines(text)
+            scores = check(lines, request.form_id, request.stanzas)
+            # Highest total wins; among equals the earlier candidate (stable for a seed).
+            if best is None or scores.total > best[1].total:
+                best = (lines, scores)
+        if best is None:
+            raise RuntimeError("the backend returned no candidate")
+        return best
+
+    async def swap(self, new_backend: Backend | Callable[[], Awaitable[Backend]]) -> str:
+        """Serve new requests from a new backend; close the old one once idle."""
+        async with self._swap_lock:
+            if callable(new_backend) and not isinstance(new_backend, Backend):
+                new_backend = await new_backend()
+            await new_backend.start()
+            old = self._slot
+            self._slot = _Slot(new_backend)
+            log.info("serving model %s (was %s); %d requests still on the old one",
+                     new_backend.model_version, old.backend.model_version, old.in_flight)
+            await old.idle.wait()
+            await old.backend.close()
+            return new_backend.model_version
+
+    async def close(self) -> None:
+        await self._slot.idle.wait()
+        await self._slot.backend.close()

@@ -1,0 +1,1 @@
+"""Training: corpus -> tokenizer -> GPT-2 -> evaluation -> model directory."""

@@ -9,9 +9,11 @@ The pieces, one job each:
 - :mod:`crawler.polite`    -- delay with jitter, exponential back-off, Retry-After;
 - :mod:`crawler.browser`   -- headless Chromium via Selenium, with the HTTP status
   of every page read from Chrome's DevTools performance log;
+- :mod:`crawler.extract`   -- poem links from a listing, a corpus row from a poem page;
 - :mod:`crawler.state`     -- the SQLite crawl state that makes a run resumable;
 - :mod:`crawler.output`    -- crash-safe JSONL writing and reconciliation on start;
 - :mod:`crawler.crawl`     -- the crawl loop, progress bar and summary;
+- :mod:`crawler.signals`   -- Ctrl-C / SIGTERM that wait for a row to be recorded;
 - :mod:`crawler.__main__`  -- the command line.
 
 Rows follow the corpus schema that :func:`training.corpus.read_rows` reads.

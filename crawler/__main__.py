@@ -14,6 +14,7 @@ from pathlib import Path
 from .browser import DEFAULT_PAGE_TIMEOUT_S
 from .crawl import CrawlConfig, Crawler
 from .polite import DEFAULT_BACKOFF_S, DEFAULT_DELAY_S, MAX_TRANSIENT_RETRIES
+from .signals import STOP
 from .site import DEFAULT_BASE_URL
 from .state import StateLocked, StateMismatch, default_state_path
 
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM stops like Ctrl-C: Chromium is closed and the summary printed,
+    # never between a row and its state record (SIGKILL can't be caught; the
+    # next run reconciles, see crawler.output).
+    restore_signals = STOP.install()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -75,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except (StateLocked, StateMismatch) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        restore_signals()
     print(summary.render(), flush=True)
-    return 130 if summary.stopped == "interrupted" else 0
+    return summary.exit_code
 
 
 if __name__ == "__main__":

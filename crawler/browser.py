@@ -108,6 +108,8 @@ class Browser:
     def close(self) -> None:
         try:
             self.driver.quit()
+        except Exception as err:  # noqa: BLE001 - Ctrl-C may have killed Chromium already
+            log.debug("closing the browser: %s", err)
         finally:
             shutil.rmtree(self._profile, ignore_errors=True)
 

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selenium.common.exceptions import WebDriverException
 from tqdm import tqdm
 
 from . import ROBOTS_AGENT, USER_AGENT
@@ -36,6 +37,7 @@ from .polite import (
     parse_retry_after,
 )
 from .robots import Robots, fetch_robots
+from .signals import STOP
 from .site import DEFAULT_BASE_URL, Thivien
 from .state import MAX_ATTEMPTS, CrawlState
 from .text import content_key
@@ -46,6 +48,10 @@ log = logging.getLogger(__name__)
 GONE = frozenset({404, 410})
 #: Statuses worth waiting for and retrying.
 TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+#: Exit status when the site asked us to come back later (sysexits EX_TEMPFAIL).
+EXIT_TRY_LATER = 75
 
 
 class StopCrawl(Exception):
@@ -80,6 +86,8 @@ class Summary:
     adopted: int = 0
     stopped: str = ""
     seconds: float = 0.0
+    #: 0 done, 75 try again later, 130 interrupted, 1 browser failure.
+    exit_code: int = 0
 
     def render(self) -> str:
         skipped = sum(self.skipped.values())
@@ -127,9 +135,12 @@ class Crawler:
             try:
                 self._crawl()
             except StopCrawl as stop:
-                self.summary.stopped = str(stop)
+                self.summary.stopped, self.summary.exit_code = str(stop), EXIT_TRY_LATER
             except KeyboardInterrupt:
-                self.summary.stopped = "interrupted"
+                self.summary.stopped, self.summary.exit_code = "interrupted", 130
+            except WebDriverException as err:  # Chromium died or would not start
+                log.error("browser failure: %s", err)
+                self.summary.stopped, self.summary.exit_code = "browser failure", 1
             self.summary.total_poems = len(self.state.done_urls())
         self.summary.seconds = time.monotonic() - started
         return self.summary
@@ -228,11 +239,13 @@ class Crawler:
         if twin is not None and twin != url:
             self._skip(url, "duplicate content", detail=f"same poem as {twin}")
             return
-        # Order matters: the row is durable on disk before the state says done.
-        self.writer.append(row)
-        self.state.mark_done(url, key)
-        self._done += 1
-        self.summary.poems += 1
+        # Order matters: the row is durable on disk before the state says done;
+        # a polite stop waits for both.
+        with STOP.critical():
+            self.writer.append(row)
+            self.state.mark_done(url, key)
+            self._done += 1
+            self.summary.poems += 1
         self.bar.update(1)
 
     def _skip(self, url: str, reason: str, *, detail: str = "") -> None:

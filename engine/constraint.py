@@ -32,7 +32,6 @@ def _cls(chars: str) -> str:
 
 
 _GRAVE = "".join(unicodedata.normalize("NFC", v + "\u0300") for v in BASE_VOWELS)
-_C, _CU = _cls(BASE_CONSONANTS), _cls(BASE_CONSONANTS + BASE_CONSONANTS.upper())
 _P, _PU = _cls(BASE_VOWELS), _cls(BASE_VOWELS + BASE_VOWELS.upper())  # vowels without a tone mark
 _H, _HU = _cls(_GRAVE), _cls(_GRAVE + _GRAVE.upper())  # huyền (still bằng)
 _O, _OU = _cls(OBLIQUE_VOWELS), _cls(OBLIQUE_VOWELS + OBLIQUE_VOWELS.upper())  # sắc hỏi ngã nặng
@@ -41,6 +40,14 @@ MAX_SYLLABLE_LETTERS = 8  # onset (up to 3 letters) + nucleus (up to 3) + coda (
 # Punctuation a syllable may carry, as in the corpus ("rơi," "đâu?" "vậy!").
 _PUNCT = r"(,|\.|!|\?|;|:|\.\.\.)?"
 _MAX_CHARS_PER_SYLLABLE = 1 + MAX_SYLLABLE_LETTERS + 3  # space, letters, "..."
+
+# Onsets and codas as Vietnamese spells them; the vowels between them form
+# the nucleus (glides included, "oa", "uyê", "ươi").
+_ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
+           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
+_CODAS = ("ng", "nh", "ch", "c", "m", "n", "p", "t")
+_ONSET = "(" + "|".join(_ONSETS + tuple(o.capitalize() for o in _ONSETS)) + ")"
+_CODA = "(" + "|".join(_CODAS) + ")?"
 
 # A syllable is onset + nucleus (1-3 vowels) + coda, may start with a capital
 # (names, the first word of a line), and carries at most one tone mark: a
@@ -53,14 +60,12 @@ _NUCLEUS = {  # (after an onset, starting the syllable)
 
 def _syllable(cls: ToneClass) -> str:
     after_onset, bare = _NUCLEUS[cls]
-    return f"({_CU}{_C}{{0,2}}{after_onset}|{bare}){_C}{{0,2}}"
+    return f"({_ONSET}{after_onset}|{bare}){_CODA}"
 
 
 SYLLABLE = {ToneClass.BANG: _syllable(ToneClass.BANG), ToneClass.TRAC: _syllable(ToneClass.TRAC)}
 SYLLABLE[None] = f"({SYLLABLE[ToneClass.BANG]}|{SYLLABLE[ToneClass.TRAC]})"
 
-_ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
-           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
 _TONE_MARKS = {ToneClass.BANG: ("", "\u0300"), ToneClass.TRAC: ("\u0301", "\u0309", "\u0303", "\u0323")}
 
 
@@ -86,7 +91,10 @@ def rhyming_syllable(partner: str) -> str:
     onsets = [o for o in _ONSETS if o != own_onset and not (own_onset == "q" and o == "qu")]
     onsets = sorted(onsets + [o.capitalize() for o in onsets], key=lambda o: (-len(o), o))
     onset_part = f"({'|'.join(onsets)})" + ("?" if own_onset else "")
-    return f"{onset_part}(o|u)?({'|'.join(rimes)})"
+    # The medial glide, spelt as prosody.split_syllable reads it: o before a/ă/e, u before â/ê/y/ơ.
+    base = rime[:1]
+    glide = "o?" if base in "aăe" else "u?" if base in "âêyơi" else ""
+    return f"{onset_part}{glide}({'|'.join(rimes)})"
 
 
 def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str]) -> str:

@@ -7,6 +7,7 @@ tests of this module; each test checks one thing the issue asks for.
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import subprocess
 import sys
 import unicodedata
@@ -99,8 +100,6 @@ def test_pagination_followed_to_the_empty_page(crawled: Crawled) -> None:
 def test_404_is_skipped_and_malformed_page_is_a_failure(crawled: Crawled) -> None:
     assert [hit.status for hit in crawled.site.requests_for("poem-da-xoa")] == [404]
     assert len(crawled.site.requests_for("poem-hong")) == 1
-    import sqlite3
-
     with sqlite3.connect(crawled.state) as db:
         status = dict(db.execute("SELECT url, status || ': ' || COALESCE(last_error, '') FROM poems").fetchall())
     by_slug = {_slug(url): value for url, value in status.items()}
@@ -178,3 +177,20 @@ def test_browser_reads_http_status_and_times_out(tmp_path: Path) -> None:
         assert (limited.status, limited.header("retry-after")) == (429, "1")
         slow = browser.load(f"{site.base_url}/A/poem-cham-cham")
         assert slow.status is None and "timed out" in (slow.error or "")
+
+
+def test_sigterm_stops_cleanly_with_a_summary(tmp_path: Path) -> None:
+    import signal
+
+    out, log = tmp_path / "poems.jsonl", tmp_path / "crawl.log"
+    with server.FixtureSite(slow_seconds=0.2) as site:
+        proc = harness.start_crawl(site.base_url, out, log, delay="0.1")
+        try:
+            harness.wait_for_rows(proc, out, 1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 130, log.read_text()
+        finally:
+            harness.kill_hard(proc)
+    text = log.read_text()
+    assert "stopped:       interrupted" in text
+    assert f"output now holds {harness.count_rows(out)}" in text

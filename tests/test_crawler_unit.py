@@ -185,3 +185,31 @@ def test_reconcile_drops_duplicate_rows(tmp_path: Path) -> None:
         assert (report.rows, report.dropped) == (2, 2)
         assert state.done_urls() == {"u1", "u3"}
     assert [row["url"] for row in read_rows(out)] == ["u1", "u3"]
+
+
+def test_unreachable_site_stops_politely_with_try_later_status(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from crawler.__main__ import main
+
+    code = main(["thivien", "--type", "2", "--out", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9", "--no-progress"])
+    assert code == 75  # robots.txt unreachable: no browser started, come back later
+    assert "robots.txt unreachable" in capsys.readouterr().out
+
+
+def test_polite_stop_waits_for_the_critical_section() -> None:
+    import os
+    import signal
+
+    from crawler.signals import GracefulStop
+
+    stop = GracefulStop()
+    restore = stop.install()
+    steps: list[str] = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with stop.critical():
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("row written")
+                steps.append("state updated")
+        assert steps == ["row written", "state updated"]
+    finally:
+        restore()

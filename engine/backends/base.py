@@ -8,6 +8,7 @@ backend only turns a prompt plus a regex into n continuations.
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from engine.model_dir import ModelInfo
@@ -45,6 +46,17 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def complete(self, job: GenerationJob) -> list[Completion]:
         """Decode one job; cancelling the awaiting task stops its decoding."""
+
+    async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
+        """Yield the text of one candidate piece by piece, as it is decoded.
+
+        Meant for jobs with n=1 (best-of-n must wait for every candidate).
+        Joined, the pieces equal `complete(job)[0].text`. This default yields it
+        in one piece; backends that decode token by token override it.
+        """
+        completions = await self.complete(job)
+        if completions and completions[0].text:
+            yield completions[0].text
 
     async def close(self) -> None:
         """Release the model; in-flight jobs have finished when this is called."""

@@ -37,7 +37,7 @@ from engine.prompt import END_OF_POEM
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 64  # rows decoded together; more waiting requests queue
-GRAMMAR_CACHE_SIZE = 256
+GRAMMAR_CACHE_SIZE = 2048  # rhyme segments differ by partner syllable: keep many
 
 
 @dataclass(eq=False)

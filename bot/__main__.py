@@ -1,0 +1,97 @@
+"""Thơ bot entry points.
+
+    python -m bot console   [--model DIR] [--db FILE]   chat in the terminal (no token needed)
+    python -m bot telegram  [--model DIR] [--db FILE]   needs TELEGRAM_TOKEN
+    python -m bot discord   [--model DIR] [--db FILE]   needs DISCORD_TOKEN
+    python -m bot all       [--model DIR] [--db FILE]   Telegram and Discord in one process
+    python -m bot swap --model DIR [--db FILE]          make DIR the serving model of every running bot
+
+Configuration comes from the environment or .env (see README); flags override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from bot import texts
+from bot.config import Settings
+from bot.runtime import StartupError, open_runtime
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Thơ bot")
+    parser.add_argument("mode", choices=("console", "telegram", "discord", "all", "swap"))
+    parser.add_argument("--model", help="model directory (overrides THO_MODEL)")
+    parser.add_argument("--db", help="SQLite database file (overrides THO_DB)")
+    parser.add_argument("--backend", help="hf | vllm | remote (overrides THO_BACKEND)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in (("THO_MODEL", args.model), ("THO_DB", args.db), ("THO_BACKEND", args.backend))
+                 if v is not None}
+    return Settings(**overrides)
+
+
+def require_tokens(settings: Settings, mode: str) -> None:
+    needed = {"telegram": ["telegram_token"], "discord": ["discord_token"],
+              "all": ["telegram_token", "discord_token"]}.get(mode, [])
+    for field in needed:
+        if not getattr(settings, field):
+            name = Settings.model_fields[field].alias
+            raise StartupError(texts.MISSING_TOKEN.format(name=name, hint="see README"))
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = load_settings(args)
+    require_tokens(settings, args.mode)
+    if args.mode == "swap":
+        if not args.model:
+            raise StartupError("swap needs --model DIR")
+        from bot.store import Store
+        from bot.runtime import check_model_dir
+        from engine.model_dir import read_model_info
+        check_model_dir(settings.model)
+        info = read_model_info(settings.model)
+        async with Store(settings.db) as store:
+            await store.record_model_version(info.version, str(info.path), status="serving")
+        print(f"serving model is now {info.version} ({info.path}); running bots switch within "
+              f"{settings.model_watch_seconds:g} s")
+        return
+    async with open_runtime(settings, watch=args.mode != "console") as runtime:
+        if args.mode == "console":
+            from bot.console import run_console
+            await run_console(runtime.core)
+            return
+        runners = []
+        if args.mode in ("telegram", "all"):
+            from bot.telegram import serve as serve_telegram
+            runners.append(serve_telegram(runtime))
+        if args.mode in ("discord", "all"):
+            from bot.discord import serve as serve_discord
+            runners.append(serve_discord(runtime))
+        await asyncio.gather(*runners)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.mode == "console"
+                        else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(main(args))
+    except (StartupError, ValidationError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,89 @@
+"""The service's configuration: one typed object from the environment (or .env).
+
+Secrets come only from the environment. Command-line flags (--model, --db)
+override the matching variables. Validation happens at start-up, with a
+message that names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from engine.backends import BACKENDS
+from engine.forms import DEFAULT_FORM, FORM_IDS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+DEFAULT_MODEL_POINTER = MODELS_DIR / "DEFAULT"  # holds the name of the shipped model's directory
+
+
+def default_model_dir() -> Path:
+    """The model that ships with the project (named in models/DEFAULT)."""
+    if DEFAULT_MODEL_POINTER.is_file():
+        return MODELS_DIR / DEFAULT_MODEL_POINTER.read_text(encoding="utf-8").strip()
+    return MODELS_DIR / "default"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    # Engine
+    model: Path = Field(default_factory=default_model_dir, alias="THO_MODEL")
+    backend: str = Field("hf", alias="THO_BACKEND")
+    remote_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="THO_REMOTE_URLS")
+    vllm_kv_cache_bytes: int | None = Field(None, alias="THO_VLLM_KV_CACHE_BYTES")
+    vllm_max_num_seqs: int | None = Field(None, alias="THO_VLLM_MAX_NUM_SEQS")
+    vllm_dtype: str | None = Field(None, alias="THO_VLLM_DTYPE")
+    model_watch_seconds: float = Field(10.0, alias="THO_MODEL_WATCH_SECONDS", ge=0)
+
+    # Bot
+    db: Path = Field(REPO_ROOT / "data" / "tho.db", alias="THO_DB")
+    default_form: str = Field(DEFAULT_FORM, alias="THO_DEFAULT_FORM")
+    poems_per_minute: int = Field(6, alias="THO_POEMS_PER_MINUTE", ge=1, le=600)
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="THO_ADMINS")
+
+    # Telegram
+    telegram_token: str | None = Field(None, alias="TELEGRAM_TOKEN")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
+    telegram_admin_chat: int | None = Field(None, alias="TELEGRAM_ADMIN_CHAT")
+    telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_port: int = Field(8443, alias="TELEGRAM_WEBHOOK_PORT")
+
+    # Discord
+    discord_token: str | None = Field(None, alias="DISCORD_TOKEN")
+
+    @field_validator("remote_urls", "admins", mode="before")
+    @classmethod
+    def _split_list(cls, value):
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"THO_BACKEND must be one of {', '.join(BACKENDS)}")
+        return value
+
+    @field_validator("default_form")
+    @classmethod
+    def _known_form(cls, value: str) -> str:
+        if value not in FORM_IDS:
+            raise ValueError(f"THO_DEFAULT_FORM must be one of {', '.join(FORM_IDS)}")
+        return value
+
+    def backend_options(self) -> dict:
+        """Keyword arguments for engine.backends.create_backend."""
+        if self.backend == "remote":
+            return {"urls": self.remote_urls}
+        if self.backend == "vllm":
+            options = {"kv_cache_memory_bytes": self.vllm_kv_cache_bytes, "max_num_seqs": self.vllm_max_num_seqs,
+                       "dtype": self.vllm_dtype}
+            return {k: v for k, v in options.items() if v is not None}
+        return {}

@@ -1,0 +1,97 @@
+"""Wiring: settings -> backend -> engine, store, core; and the model watcher.
+
+Every entry point (console, Telegram, Discord) starts the same runtime. The
+serving model is recorded in the store; `python -m bot swap --model DIR`
+records a new one, and the watcher of each running bot swaps its engine to it
+without dropping requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import texts
+from bot.config import Settings
+from bot.core import Core
+from bot.store import Store
+from engine.backends import create_backend
+from engine.engine import PoemEngine
+from engine.model_dir import ModelDirError, read_model_info
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A configuration problem the operator must fix; the message says how."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    engine: PoemEngine
+    core: Core
+
+    async def swap_model(self, model_dir: str | Path) -> str:
+        """Serve `model_dir` from now on, in this process and (via the store) in every bot."""
+        info = read_model_info(model_dir)
+        backend = create_backend(self.settings.backend, info.path, **self.settings.backend_options())
+        version = await self.engine.swap(backend)
+        await self.store.record_model_version(info.version, str(info.path), status="serving")
+        return version
+
+    async def watch_serving_model(self) -> None:
+        """Follow the serving model recorded in the store (set by another process)."""
+        interval = self.settings.model_watch_seconds
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                serving = await self.store.serving_model()
+                current = self.engine.backend.info.path
+                if serving is not None and Path(serving.path).resolve() != current:
+                    log.info("serving model changed to %s (%s)", serving.version, serving.path)
+                    backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())
+                    await self.engine.swap(backend)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not follow the serving model")
+
+
+def check_model_dir(path: Path) -> None:
+    try:
+        read_model_info(path)
+    except ModelDirError:
+        raise StartupError(texts.NO_MODEL.format(path=path)) from None
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings, watch: bool = True) -> AsyncIterator[Runtime]:
+    check_model_dir(settings.model)
+    info = read_model_info(settings.model)
+    async with Store(settings.db) as store:
+        backend = create_backend(settings.backend, info.path, **settings.backend_options())
+        engine = await PoemEngine.create(backend)
+        try:
+            if await store.serving_model() is None:
+                await store.record_model_version(info.version, str(info.path), status="serving")
+            core = Core(engine=engine, store=store, default_form=settings.default_form,
+                        poems_per_minute=settings.poems_per_minute, admins=frozenset(settings.admins))
+            runtime = Runtime(settings, store, engine, core)
+            watcher = asyncio.create_task(runtime.watch_serving_model()) if watch else None
+            try:
+                yield runtime
+            finally:
+                if watcher:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
+        finally:
+            await engine.close()

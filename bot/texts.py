@@ -1,0 +1,127 @@
+"""Every Vietnamese text a user reads, in one place.
+
+Adapters and the core format these; no other module writes user-facing words.
+"""
+
+from __future__ import annotations
+
+from engine.forms import FORMS
+
+BOT_NAME = "Thơ bot"
+
+COMMAND_DESCRIPTIONS = {
+    "tho": "Làm thơ từ câu mở đầu của bạn",
+    "tholai": "Làm lại bài thơ vừa rồi (cùng câu mở đầu)",
+    "caidat": "Xem và đổi cài đặt (nhiệt độ, thể thơ, số khổ...)",
+    "danhgia": "Chấm điểm bài thơ vừa rồi (1-5 sao)",
+    "top": "Những bài thơ được chấm cao nhất",
+    "xoadulieu": "Xoá toàn bộ dữ liệu của bạn",
+    "giupdo": "Hướng dẫn sử dụng",
+}
+
+WELCOME = (f"Chào bạn! Mình là {BOT_NAME}, mình làm thơ tiếng Việt.\n"
+           "Gõ /tho và một câu mở đầu, ví dụ: /tho Mùa thu lá vàng rơi\n"
+           "Gõ /giupdo để xem hướng dẫn.")
+
+HELP = """Cách dùng {bot}:
+/tho <câu mở đầu> — làm một bài thơ mở đầu bằng câu của bạn.
+   Câu 5 chữ thành thơ 5 chữ, 6 chữ thành lục bát, 7 chữ thành thơ 7 chữ, 8 chữ thành thơ 8 chữ.
+/tholai — làm lại bài vừa rồi với hạt giống mới.
+/danhgia <1-5> — chấm bài thơ vừa rồi.
+/caidat — xem cài đặt; /caidat <tên> <giá trị> để đổi; /caidat macdinh để đặt lại.
+   Tên: {names}
+   Thể thơ: {forms}
+/top — những bài được yêu thích nhất.
+/xoadulieu — xoá dữ liệu của bạn.""".format(
+    bot=BOT_NAME,
+    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, kho",
+    forms=", ".join(f"{f.id} ({f.title})" for f in FORMS.values()))
+
+THO_USAGE = "Bạn hãy viết câu mở đầu sau lệnh, ví dụ: /tho Mùa thu lá vàng rơi"
+WRITING = "Đang làm thơ..."
+
+# Why an opening line was refused; keys are engine.request.InvalidRequest codes.
+OPENING_ERRORS = {
+    "empty": THO_USAGE,
+    "too_long": "Câu mở đầu dài quá ({length} ký tự). Bạn viết ngắn lại, tối đa {limit} ký tự nhé.",
+    "not_vietnamese": "Mình chỉ làm thơ tiếng Việt. Bạn hãy viết câu mở đầu bằng tiếng Việt có dấu, "
+                      "ví dụ: Mùa thu lá vàng rơi",
+    "unknown_form": "Mình không biết thể thơ '{form}'. Các thể: {forms}.",
+    "stanzas": "Số khổ phải từ {low} đến {high}.",
+    "opening_too_long_for_form": "Câu mở đầu có {syllables} chữ, dài hơn một dòng thơ {form_title} "
+                                 "(tối đa {limit} chữ). Bạn viết ngắn lại hoặc đổi thể thơ bằng /caidat the <thể>.",
+}
+
+RATE_LIMITED = "Bạn làm thơ nhanh quá! Nghỉ tay {seconds} giây rồi thử lại nhé."
+BUSY = "Mình đang làm bài thơ trước của bạn, đợi chút nhé."
+APOLOGY = "Xin lỗi, mình gặp trục trặc khi làm thơ. Bạn thử lại sau ít phút nhé."
+
+POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
+RATE_PROMPT = "Bạn chấm bài này mấy sao?"
+RATED_NEW = "Cảm ơn bạn đã chấm {stars}★!"
+RATED_CHANGED = "Đã đổi điểm từ {previous}★ thành {stars}★."
+RATE_USAGE = "Bạn chấm từ 1 đến 5 sao, ví dụ: /danhgia 5"
+NO_POEM_YET = "Bạn chưa có bài thơ nào. Gõ /tho <câu mở đầu> để bắt đầu."
+POEM_NOT_FOUND = "Không tìm thấy bài thơ này (có thể đã bị xoá)."
+
+SETTINGS_TITLE = "Cài đặt của bạn:"
+SETTING_LINE = "• {name} ({label}): {value}{default}"
+SETTING_DEFAULT_MARK = " (mặc định)"
+SETTING_MODEL_DEFAULT = "theo mô hình"
+SETTINGS_HINT = "Đổi: /caidat <tên> <giá trị>, ví dụ /caidat nhietdo 0.9. Đặt lại: /caidat macdinh"
+SETTING_SAVED = "Đã lưu: {label} = {value}."
+SETTINGS_RESET = "Đã đặt lại mọi cài đặt về mặc định."
+SETTING_UNKNOWN = "Không có cài đặt '{name}'. Các tên: {names}."
+SETTING_BAD_VALUE = "Giá trị '{value}' không hợp lệ cho {label}. Hợp lệ: {valid}."
+SETTING_NEEDS_VALUE = "Bạn cho mình giá trị nhé, ví dụ: /caidat {name} {example}"
+
+SETTING_LABELS = {
+    "temperature": "nhiệt độ",
+    "top_k": "top-k",
+    "top_p": "top-p",
+    "repetition_penalty": "phạt lặp từ",
+    "no_repeat_ngram_size": "cấm lặp cụm n từ",
+    "strategy": "chiến lược",
+    "num_beams": "số chùm (beam)",
+    "candidates": "số bản nháp để chọn",
+    "seed": "hạt giống",
+    "form": "thể thơ",
+    "stanzas": "số khổ",
+}
+STRATEGY_LABELS = {"sample": "ngẫu nhiên", "greedy": "tham lam", "beam": "chùm (beam)"}
+
+TEMPERATURE_PRESET_LABELS = {"ondinh": "Ổn định", "canbang": "Cân bằng", "baybong": "Bay bổng"}
+RESET_BUTTON = "Đặt lại"
+STANZAS_BUTTON = "{n} khổ"
+
+TOP_TITLE = "Những bài thơ được yêu thích nhất:"
+TOP_ITEM = "{rank}. {avg:.1f}★ ({count} lượt) — {form_title}\n{text}"
+TOP_EMPTY = "Chưa có bài thơ nào được chấm điểm."
+
+DELETE_CONFIRM = "Bạn chắc chắn muốn xoá toàn bộ dữ liệu của mình (cài đặt, bài thơ, điểm)? Không thể hoàn tác."
+DELETE_YES = "Xoá hết"
+DELETE_NO = "Thôi"
+DELETED = "Đã xoá dữ liệu của bạn: {poems} bài thơ, {ratings} lượt chấm, {settings} cài đặt."
+DELETE_CANCELLED = "Đã huỷ, dữ liệu của bạn vẫn còn nguyên."
+
+UNKNOWN_COMMAND = "Mình không hiểu lệnh này. Gõ /giupdo để xem hướng dẫn."
+UNKNOWN_ACTION = "Nút này không còn dùng được nữa."
+NOT_ADMIN = "Lệnh này chỉ dành cho quản trị viên."
+MODEL_SWAPPED = "Đã chuyển sang mô hình {version}."
+
+# Start-up errors (operator-facing, both languages: the operator may not read Vietnamese).
+MISSING_TOKEN = "Thiếu biến môi trường {name} / Missing environment variable {name}: {hint}"
+NO_MODEL = ("Chưa có mô hình ở {path}. Chạy `make model` để huấn luyện, hoặc đặt THO_MODEL=<thư mục mô hình>.\n"
+            "No model at {path}. Run `make model` to train one, or set THO_MODEL=<model directory>.")
+
+
+def form_title(form_id: str) -> str:
+    form = FORMS.get(form_id)
+    return form.title if form else form_id
+
+
+def stars(chosen: int | None, n: int) -> str:
+    """Label of the n-th rating button: "n★" until rated, then filled stars up to the rating."""
+    if chosen is None:
+        return f"{n}★"
+    return "⭐" if n <= chosen else "☆"

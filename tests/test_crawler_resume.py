@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -23,11 +24,18 @@ from training.corpus import read_rows
 
 pytestmark = pytest.mark.slow
 
-_spec = importlib.util.spec_from_file_location("crawler_site_harness", Path(__file__).parent / "crawler_site" / "harness.py")
-assert _spec and _spec.loader
-harness = sys.modules.setdefault("crawler_site_harness", importlib.util.module_from_spec(_spec))
-if not hasattr(harness, "crawl"):
-    _spec.loader.exec_module(harness)
+
+def _load(name: str, path: Path) -> ModuleType:
+    """Load a helper by path: tests/ is not a package."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+harness = _load("crawler_site_harness", Path(__file__).parent / "crawler_site" / "harness.py")
 server = harness.load_server()
 
 #: Slower than the other tests so the kill lands mid-crawl, fast enough to keep the test short.

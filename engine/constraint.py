@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from engine.forms import LINES_PER_STANZA, Form, get_form
 from engine.prompt import LINE_SEPARATOR, prompt_for
-from engine.prosody import (BASE_CONSONANTS, BASE_VOWELS, OBLIQUE_VOWELS, ToneClass, rhyme_key, split_syllable,
+from engine.prosody import (BASE_CONSONANTS, BASE_VOWELS, OBLIQUE_VOWELS, strip_tone, ToneClass, rhyme_key, split_syllable,
                             syllables, tone_class)
 
 def _cls(chars: str) -> str:
@@ -69,19 +69,39 @@ SYLLABLE[None] = f"({SYLLABLE[ToneClass.BANG]}|{SYLLABLE[ToneClass.TRAC]})"
 _TONE_MARKS = {ToneClass.BANG: ("", "\u0300"), ToneClass.TRAC: ("\u0301", "\u0309", "\u0303", "\u0323")}
 
 
+def _place_tone(rime: str, mark: str) -> str:
+    """Write a tone mark on a rime where Vietnamese spelling puts it.
+
+    On the last of ă â ê ô ơ ư if there is one ("ười", "uống", "iền"); else on
+    the only vowel; else on the last vowel before a coda ("ích") and on the
+    first of an open pair ("ài", "ìa", "ùa").
+    """
+    vowels = [i for i, ch in enumerate(rime) if ch in BASE_VOWELS]
+    if not mark or not vowels:
+        return rime
+    marked = [i for i in vowels if rime[i] in "ăâêôơư"]
+    if marked:
+        at = marked[-1]
+    elif len(vowels) == 1 or vowels[-1] != len(rime) - 1:
+        at = vowels[-1]
+    else:
+        at = vowels[0]
+    return unicodedata.normalize("NFC", rime[:at + 1] + mark + rime[at + 1:])
+
+
 @lru_cache(maxsize=4096)
 def rhyming_syllable(partner: str) -> str:
     """A regex for any syllable that rhymes with `partner` (same rime and tone class)."""
     rime, cls = rhyme_key(partner)
-    spellings = {rime, "y" + rime[1:]} if rime.startswith("i") else {rime}
-    variants = set()
-    for spelt in spellings:
-        for mark in _TONE_MARKS[cls]:
-            for i, ch in enumerate(spelt):
-                if ch in "aăâeêioôơuưy":
-                    variants.add(unicodedata.normalize("NFC", spelt[:i + 1] + mark + spelt[i + 1:]))
-                if not mark:
-                    break
+    # Every spelling in the rhyme class (prosody.rhyme_class): i/y, a/ă/â, o/ô/ơ.
+    spellings = {rime}
+    if rime.startswith("i"):
+        spellings.add("y" + rime[1:])
+    if len(rime) >= 2 and rime[0] == "a":
+        spellings |= {v + rime[1:] for v in "ăâ"}
+    if len(rime) >= 2 and rime[0] == "o" and rime[1] in "nmti":
+        spellings |= {v + rime[1:] for v in "ôơ"}
+    variants = {_place_tone(spelt, mark) for spelt in spellings for mark in _TONE_MARKS[cls]}
     if not variants:  # not a Vietnamese syllable: keep only its tone class
         return SYLLABLE[cls]
     rimes = sorted(variants, key=lambda v: (-len(v), v))
@@ -92,9 +112,13 @@ def rhyming_syllable(partner: str) -> str:
     onsets = sorted(onsets + [o.capitalize() for o in onsets], key=lambda o: (-len(o), o))
     onset_part = f"({'|'.join(onsets)})" + ("?" if own_onset else "")
     # The medial glide, spelt as prosody.split_syllable reads it: o before a/ă/e, u before â/ê/y/ơ.
-    base = rime[:1]
-    glide = "o?" if base in "aăe" else "u?" if base in "âêyơi" else ""
-    return f"{onset_part}{glide}({'|'.join(rimes)})"
+    groups: dict[str, list[str]] = {}
+    for r in rimes:
+        base = strip_tone(r)[:1]
+        glide = "o?" if base in "aăe" else "u?" if base in "âêyơ" else ""
+        groups.setdefault(glide, []).append(r)
+    body = "|".join(f"{glide}({'|'.join(rs)})" for glide, rs in groups.items())
+    return f"{onset_part}({body})"
 
 
 def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str]) -> str:

@@ -111,6 +111,11 @@ def _split_tone(syllable: str) -> tuple[str, Tone]:
     return unicodedata.normalize("NFC", "".join(kept)), tone
 
 
+def strip_tone(syllable: str) -> str:
+    """The syllable in lowercase without its tone mark ("Tuần" -> "tuân")."""
+    return _split_tone(syllable)[0]
+
+
 def tone(syllable: str) -> Tone:
     """The tone (thanh) of a syllable; ngang when there is no mark."""
     return _split_tone(syllable)[1]
@@ -161,15 +166,25 @@ def rime(syllable: str) -> str:
     return split_syllable(syllable)[2]
 
 
-def _spelling(r: str) -> str:
-    """i and y spell the same vowel: "huy"/"thi", "khuya"/"kia", "yên"/"tiên"."""
-    return "i" + r[1:] if r.startswith("y") else r
+def rhyme_class(r: str) -> str:
+    """The rhyme class of a toneless rime: exact rhyme plus the usual vần thông.
+
+    i and y spell the same vowel ("huy"/"thi", "khuya"/"kia"); a, ă, â before a
+    coda rhyme together ("nhau"/"dâu", "tan"/"ngăn"/"sân"), as do o, ô, ơ before
+    n, m, t, i ("rồi"/"đời", "hơn"/"hồn"), as Truyện Kiều and ca dao rhyme them.
+    """
+    if r.startswith("y"):
+        r = "i" + r[1:]
+    if len(r) >= 2 and r[0] in "ăâ":
+        r = "a" + r[1:]
+    if len(r) >= 2 and r[0] in "ôơ" and r[1] in "nmti":
+        r = "o" + r[1:]
+    return r
 
 
 def rhyme_key(syllable: str) -> tuple[str, ToneClass]:
-    """Two syllables rhyme (vần chính) when their keys are equal."""
-    r = rime(syllable)
-    return _spelling(r), tone_class(syllable)
+    """Two syllables rhyme when their keys are equal (and they are not the same word)."""
+    return rhyme_class(rime(syllable)), tone_class(syllable)
 
 
 def rhymes(a: str, b: str) -> bool:

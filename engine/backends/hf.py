@@ -268,6 +268,15 @@ class _Batch:
     def _choose_tokens(self) -> None:
         b = self.b
         logits = self.logits.clone()
+        # The form constraint first: it is a hard rule. Penalties and n-gram
+        # bans below only reorder what it allows, and give way if they would
+        # leave no token at all.
+        constrained = [i for i, row in enumerate(self.rows) if row.matcher is not None]
+        if constrained:
+            bitmask = b._xgr.allocate_token_bitmask(len(self.rows), b.vocab_size)
+            for i in constrained:
+                self.rows[i].matcher.fill_next_token_bitmask(bitmask, i)
+            b._xgr.apply_token_bitmask_inplace(logits, bitmask, indices=constrained)
         for i, row in enumerate(self.rows):
             s = row.req.job.settings
             if s.repetition_penalty and s.repetition_penalty != 1.0:
@@ -278,13 +287,10 @@ class _Batch:
             if s.no_repeat_ngram_size:
                 banned = _banned_ngram_tokens(row.req.prompt_ids + row.tokens, int(s.no_repeat_ngram_size))
                 if banned:
-                    logits[i, list(banned)] = float("-inf")
-        constrained = [i for i, row in enumerate(self.rows) if row.matcher is not None]
-        if constrained:
-            bitmask = b._xgr.allocate_token_bitmask(len(self.rows), b.vocab_size)
-            for i in constrained:
-                self.rows[i].matcher.fill_next_token_bitmask(bitmask, i)
-            b._xgr.apply_token_bitmask_inplace(logits, bitmask, indices=constrained)
+                    candidate = logits[i].clone()
+                    candidate[list(banned)] = float("-inf")
+                    if torch.isfinite(candidate).any():
+                        logits[i] = candidate
 
         by_beam_request: dict[int, list[int]] = {}
         for i, row in enumerate(self.rows):

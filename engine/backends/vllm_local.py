@@ -59,6 +59,7 @@ class VLLMBackend(Backend):
             enforce_eager=enforce_eager, gpu_memory_utilization=gpu_memory_utilization,
             kv_cache_memory_bytes=kv_cache_memory_bytes, disable_log_stats=True, seed=0,
             generation_config="vllm",  # every sampling value comes from the job, none from the model dir
+            max_logprobs=-1,  # beam search reads whole next-token distributions
         )
         self.engine_args.update(engine_options or {})
         self._engine = None
@@ -85,7 +86,7 @@ class VLLMBackend(Backend):
         engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_args))
         self.max_model_len = engine.model_config.max_model_len
         self.vocab_size = engine.model_config.get_vocab_size()
-        self._beam = _BeamSupport(self.tokenizer, self.vocab_size, self.eos_id)
+        self._beam = TokenizerSupport(self.tokenizer, self.vocab_size, self.eos_id)
         return engine
 
     async def close(self) -> None:
@@ -124,12 +125,14 @@ class VLLMBackend(Backend):
         from vllm.sampling_params import RequestOutputKind
 
         prompt_ids = self._prompt_ids(job.prompt)
-        params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.DELTA, detokenize=True)
+        params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.DELTA, detokenize=False)
+        decoder = self._beam.stream_decoder()
         async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
                                             request_id=_request_id()):
-            piece = output.outputs[0].text.replace(END_OF_POEM, "")
-            if piece:
+            if piece := decoder.feed(output.outputs[0].token_ids):
                 yield piece
+        if piece := decoder.flush():
+            yield piece
 
     def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool):
         """The job's settings as vLLM SamplingParams."""
@@ -164,25 +167,28 @@ class VLLMBackend(Backend):
         prompt_len = prompt_ids if isinstance(prompt_ids, int) else len(prompt_ids)
         return max(1, min(job.max_new_tokens, self.max_model_len - prompt_len))
 
-    async def _score_next(self, prefixes: list[list[int]], allowed: list[list[int] | None],
-                          k: int) -> list[dict[int, float]]:
-        """Next-token log-probabilities for each prefix: of `allowed` ids, else the top k."""
+    async def _score_next(self, prefixes: list[list[int]]) -> list[dict[int, float]]:
+        """The whole next-token log-probability distribution after each prefix.
+
+        Always the whole vocabulary: vLLM picks one logprobs mode per batch, so
+        mixing `logprob_token_ids` and `logprobs` requests in one batch gives
+        some of them the wrong tokens (vllm/v1/sample/sampler.py).
+        """
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
-        async def one(prefix: list[int], ids: list[int] | None) -> dict[int, float]:
-            params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False,
-                                    output_kind=RequestOutputKind.FINAL_ONLY,
-                                    **({"logprob_token_ids": ids} if ids is not None else {"logprobs": k}))
+        params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False, logprobs=-1,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+
+        async def one(prefix: list[int]) -> dict[int, float]:
             final = None
             async for output in self._engine.generate(TokensPrompt(prompt_token_ids=prefix), params,
                                                       request_id=_request_id()):
                 final = output
-            step = final.outputs[0].logprobs[0]
-            return {int(t): float(lp.logprob) for t, lp in step.items()}
+            return {int(t): float(lp.logprob) for t, lp in final.outputs[0].logprobs[0].items()}
 
-        return list(await asyncio.gather(*(one(p, a) for p, a in zip(prefixes, allowed))))
+        return list(await asyncio.gather(*(one(p) for p in prefixes)))
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -196,11 +202,11 @@ def _request_id() -> str:
 
 # -- beam search with the form constraint, shared with the remote backend ---------------------------
 
-ScoreNext = Callable[[list[list[int]], list[list[int] | None], int], Awaitable[list[dict[int, float]]]]
+ScoreNext = Callable[[list[list[int]]], Awaitable[list[dict[int, float]]]]  # prefixes -> next-token logprobs
 
 
-class _BeamSupport:
-    """The tokenizer side of beam search: grammar matchers and decoding."""
+class TokenizerSupport:
+    """The tokenizer side shared by both vLLM backends: decoding, streaming, beam-search grammars."""
 
     def __init__(self, tokenizer, vocab_size: int, eos_id: int):
         self.tokenizer = tokenizer
@@ -234,6 +240,9 @@ class _BeamSupport:
         xgr.apply_token_bitmask_inplace(logits, bitmask)
         return torch.nonzero(logits[0] == 0).flatten().tolist()
 
+    def stream_decoder(self) -> "StreamDecoder":
+        return StreamDecoder(self)
+
     def completion(self, tokens: Sequence[int]) -> Completion:
         tokens = list(tokens)
         finished = bool(tokens) and tokens[-1] == self.eos_id
@@ -242,7 +251,33 @@ class _BeamSupport:
         return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished)
 
 
-async def beam_search(job: GenerationJob, prompt_ids: list[int], support: _BeamSupport, score_next: ScoreNext,
+class StreamDecoder:
+    """Token ids in, new text out; the pieces join to exactly `completion(tokens).text`.
+
+    Decoding the whole text each time (poems are ~100 tokens) and holding back a
+    trailing U+FFFD keeps a multi-byte letter split over two byte-level tokens whole.
+    """
+
+    def __init__(self, support: TokenizerSupport):
+        self.support = support
+        self.tokens: list[int] = []
+        self.sent = ""
+
+    def feed(self, token_ids: Sequence[int]) -> str:
+        self.tokens += list(token_ids)
+        text = self.support.completion(self.tokens).text
+        return "" if text.endswith("\ufffd") else self._new(text)
+
+    def flush(self) -> str:
+        return self._new(self.support.completion(self.tokens).text)
+
+    def _new(self, text: str) -> str:
+        piece = text[len(self.sent):] if text.startswith(self.sent) else ""
+        self.sent = text if text.startswith(self.sent) else self.sent
+        return piece
+
+
+async def beam_search(job: GenerationJob, prompt_ids: list[int], support: TokenizerSupport, score_next: ScoreNext,
                       max_tokens: int) -> list[Completion]:
     """Beam search over a served model, with the form's regex kept by local grammar matchers.
 
@@ -256,11 +291,12 @@ async def beam_search(job: GenerationJob, prompt_ids: list[int], support: _BeamS
     done: list[tuple[float, list[int]]] = []
     for step in range(max_tokens):
         allowed = [support.allowed(m) for _, _, m in beams]
-        scored = await score_next([prompt_ids + tokens for tokens, _, _ in beams], allowed, 2 * width)
+        scored = await score_next([prompt_ids + tokens for tokens, _, _ in beams])
         candidates: list[tuple[float, int, int]] = []  # (score, beam index, token)
         for b, ((tokens, score, _), logprobs, ids) in enumerate(zip(beams, scored, allowed)):
             if ids is not None:
-                logprobs = {t: lp for t, lp in logprobs.items() if t in set(ids)}
+                ids = set(ids)
+                logprobs = {t: lp for t, lp in logprobs.items() if t in ids}
                 if logprobs:  # renormalise over what the form allows, as a masked softmax does
                     norm = _logsumexp(list(logprobs.values()))
                     logprobs = {t: lp - norm for t, lp in logprobs.items()}

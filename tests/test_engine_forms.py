@@ -1,0 +1,147 @@
+"""Every poem the engine writes under the constraint has its form's exact shape.
+
+A tiny random GPT-2 writes nonsense, which is the point: whatever the model
+prefers, the constraint alone must give the right number of lines and of
+syllables per line, the fixed tone classes, and the rhymes.
+"""
+
+import asyncio
+import pytest
+
+from engine.backends.hf import HFBackend
+from engine.engine import PoemEngine
+from engine.forms import LINES_PER_STANZA, get_form
+from engine.prosody import rhymes, syllables
+from engine.request import PoemRequest
+from engine.settings import SamplingSettings
+
+OPENINGS = {
+    "5chu": ["Mùa thu", "Em về qua phố cũ", "Gió"],
+    "7chu": ["Chiều nay em đứng bên dòng sông", "Quê hương"],
+    "8chu": ["Em đi qua những con đường ngày cũ", "Hà Nội"],
+    "lucbat": ["Trăm năm trong cõi người ta", "Bên kia sông"],
+    "tudo": ["Hà Nội mùa thu", "Tôi"],
+}
+SETTINGS = [
+    SamplingSettings(temperature=0.7, candidates=1),
+    SamplingSettings(temperature=1.5, top_k=0, top_p=1.0, candidates=2),
+    SamplingSettings(temperature=1.0, top_k=5, repetition_penalty=1.5, no_repeat_ngram_size=2, candidates=1),
+    SamplingSettings(strategy="greedy"),
+    SamplingSettings(strategy="beam", num_beams=3, candidates=2),
+]
+
+
+def assert_shape(poem, stanzas):
+    form = get_form(poem.form)
+    assert len(poem.lines) == stanzas * LINES_PER_STANZA, poem.lines
+    for i, line in enumerate(poem.lines):
+        lo, hi = form.length_of(i)
+        assert lo <= len(syllables(line)) <= hi, (i, line)
+    assert poem.scores.length == 1.0
+
+
+async def test_every_form_every_setting_has_exact_shape(tiny_model_dir):
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        # Every form with every setting, and every opening (partial lines too) once.
+        cases = [(form, openings[0], settings.replace(seed=7)) for form, openings in OPENINGS.items()
+                 for settings in SETTINGS]
+        cases += [(form, opening, SETTINGS[0].replace(seed=8)) for form, openings in OPENINGS.items()
+                  for opening in openings[1:]]
+        poems = await asyncio.gather(*(engine.write(PoemRequest(o, form=f, settings=s)) for f, o, s in cases))
+        for (form, opening, _), poem in zip(cases, poems):
+            assert poem.form == form
+            assert poem.lines[0].startswith(opening)
+            assert_shape(poem, 1)
+    finally:
+        await engine.close()
+
+
+@pytest.mark.parametrize("form", ["5chu", "lucbat", "7chu"])
+async def test_tones_and_rhymes_are_enforced(tiny_model_dir, form):
+    """Where the user's own words leave the tone free, the whole poem obeys the form."""
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        opening = {"5chu": "Đêm", "lucbat": "Trăm năm trong cõi người ta", "7chu": "Chiều"}[form]
+        poems = await asyncio.gather(*(engine.write(PoemRequest(opening, form=form, stanzas=2,
+                                                                settings=SamplingSettings(seed=s, candidates=1)))
+                                       for s in range(6)))
+        for poem in poems:
+            assert_shape(poem, 2)
+            assert poem.scores.tone == 1.0, (poem.lines, poem.scores.violations)
+            assert poem.scores.rhyme == 1.0, (poem.lines, poem.scores.violations)
+    finally:
+        await engine.close()
+
+
+async def test_four_stanzas_of_luc_bat_chain_their_rhymes(tiny_model_dir):
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        poem = await engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4,
+                                              settings=SamplingSettings(seed=3, candidates=1)))
+        assert poem.form == "lucbat"
+        assert_shape(poem, 4)
+        sylls = [syllables(line) for line in poem.lines]
+        for i in range(0, len(sylls) - 1, 2):
+            assert rhymes(sylls[i][5], sylls[i + 1][5])  # six-line's 6th with eight-line's 6th
+            if i + 2 < len(sylls):
+                assert rhymes(sylls[i + 1][7], sylls[i + 2][5])  # eight-line's 8th with the next 6th
+    finally:
+        await engine.close()
+
+
+async def test_same_seed_same_poem_and_new_seed_new_poem(tiny_model_dir):
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        def req(seed):
+            return PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=seed))
+        a, b, c = await engine.write(req(42)), await engine.write(req(42)), await engine.write(req(43))
+        assert a.lines == b.lines and a.seed == 42
+        assert a.lines != c.lines
+    finally:
+        await engine.close()
+
+
+async def test_unconstrained_mode_decodes_freely(tiny_model_dir):
+    """Without the constraint a random model does not keep the form: the constraint is what does."""
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir), constrained=False)
+    try:
+        poems = await asyncio.gather(*(engine.write(PoemRequest("Mùa thu lá vàng rơi",
+                                                                settings=SamplingSettings(seed=s, candidates=1)))
+                                       for s in range(4)))
+        assert any(p.scores.length < 1.0 for p in poems)
+    finally:
+        await engine.close()
+
+
+async def test_cancelled_request_stops_and_others_go_on(tiny_model_dir):
+    backend = HFBackend(tiny_model_dir)
+    engine = await PoemEngine.create(backend)
+    try:
+        slow = asyncio.create_task(engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4,
+                                                            settings=SamplingSettings(candidates=8))))
+        await asyncio.sleep(0.3)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        poem = await asyncio.wait_for(engine.write(PoemRequest("Mùa thu lá vàng rơi")), 60)
+        assert len(poem.lines) == 4
+    finally:
+        await engine.close()
+
+
+async def test_swap_keeps_every_request(tiny_model_dir, tiny_model_dir_b):
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        first = [asyncio.create_task(engine.write(PoemRequest("Mùa thu lá vàng rơi",
+                                                              settings=SamplingSettings(seed=s))))
+                 for s in range(6)]
+        await asyncio.sleep(0.05)
+        version = await engine.swap(HFBackend(tiny_model_dir_b))
+        later = await engine.write(PoemRequest("Mùa thu lá vàng rơi"))
+        done = await asyncio.gather(*first)
+        assert version == "tiny-b" and later.model_version == "tiny-b"
+        assert all(len(p.lines) == 4 for p in done)
+        assert {p.model_version for p in done} <= {"tiny-a", "tiny-b"}
+    finally:
+        await engine.close()

@@ -14,16 +14,33 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from engine.backends.base import Backend, GenerationJob
+from engine.backends.base import Backend, Completion, GenerationJob
 from engine.constraint import Plan, plan
 from engine.forms import check
 from engine.prompt import LINE_SEPARATOR, prompt_for, split_lines
 from engine.request import Poem, PoemRequest
-from engine.settings import MAX_SEED, SamplingSettings
-
-SEGMENT_SEED_STRIDE = 1009  # later segments draw from seeds apart from the first's candidates
+from engine.settings import SamplingSettings, derive_seed
 
 log = logging.getLogger(__name__)
+
+
+class _Candidate:
+    """One poem being decoded: its text so far and the model's log-probability of it."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = 0
+        self.logprob = 0.0
+
+    def extend(self, completion: Completion) -> "_Candidate":
+        self.text += completion.text
+        self.tokens += completion.tokens
+        self.logprob += completion.logprob or 0.0
+        return self
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob / max(1, self.tokens)
 
 
 class _Slot:
@@ -75,53 +92,55 @@ class PoemEngine:
             settings = request.settings.resolve(backend.info.defaults)
             n = 1 if settings.strategy == "greedy" else settings.candidates
             t0 = time.perf_counter()
-            texts = await self._decode(backend, p, settings, n)
+            candidates = await self._decode(backend, p, settings, n)
             t1 = time.perf_counter()
         finally:
             slot.leave()
-        best_lines, best_scores = self._best(request, texts)
+        best_lines, best_scores = self._best(request, candidates)
         return Poem(
             opening=request.opening, form=p.form, stanzas=request.stanzas, lines=tuple(best_lines),
             scores=best_scores, settings=settings, model_version=backend.model_version, prompt=p.prompt,
             timings={"prepare_ms": (t0 - started) * 1000, "generate_ms": (t1 - t0) * 1000,
                      "total_ms": (time.perf_counter() - started) * 1000},
-            candidates=len(texts))
+            candidates=len(candidates))
 
-    async def _decode(self, backend: Backend, p: Plan, settings: SamplingSettings, n: int) -> list[str]:
-        """Decode n candidate poems segment by segment; returns each poem's text."""
+    async def _decode(self, backend: Backend, p: Plan, settings: SamplingSettings, n: int) -> list[_Candidate]:
+        """Decode n candidate poems segment by segment."""
         start = p.opening + (LINE_SEPARATOR if p.opening_is_whole_line else "")
         if not self.constrained:
             job = GenerationJob(p.prompt, None, settings, n, p.unconstrained_max_tokens())
-            return [start + c.text for c in await backend.complete(job)]
+            return [_Candidate(start).extend(c) for c in await backend.complete(job)]
         segment = p.segment(start)
         first = await backend.complete(GenerationJob(p.prompt, segment.regex, settings, n, segment.max_new_tokens))
-        texts = [start + c.text for c in first]
+        candidates = [_Candidate(start).extend(c) for c in first]
         step = 1
         while not segment.last:
-            segments = [p.segment(t) for t in texts]
+            segments = [p.segment(c.text) for c in candidates]
             # Each candidate goes on alone, with its own derived seed.
-            jobs = [GenerationJob(prompt_for(p.form, t, False), seg.regex,
-                                  settings.replace(seed=(settings.seed + SEGMENT_SEED_STRIDE * step + i) % MAX_SEED),
+            jobs = [GenerationJob(prompt_for(p.form, c.text, False), seg.regex,
+                                  settings.replace(seed=derive_seed(settings.seed, i, step)),
                                   1, seg.max_new_tokens)
-                    for i, (t, seg) in enumerate(zip(texts, segments))]
+                    for i, (c, seg) in enumerate(zip(candidates, segments))]
             results = await asyncio.gather(*(backend.complete(job) for job in jobs))
-            texts = [t + r[0].text for t, r in zip(texts, results)]
+            for c, r in zip(candidates, results):
+                c.extend(r[0])
             segment = segments[0]
             step += 1
-        return texts
+        return candidates
 
     @staticmethod
-    def _best(request: PoemRequest, texts: list[str]):
+    def _best(request: PoemRequest, candidates: list[_Candidate]):
+        """The candidate the checker scores highest; among equals the one the model finds likeliest."""
         best = None
-        for text in texts:
-            lines = split_lines(text)
+        for c in candidates:
+            lines = split_lines(c.text)
             scores = check(lines, request.form_id, request.stanzas)
-            # Highest total wins; among equals the earlier candidate (stable for a seed).
-            if best is None or scores.total > best[1].total:
-                best = (lines, scores)
+            key = (scores.total, c.mean_logprob)
+            if best is None or key > best[0]:
+                best = (key, lines, scores)
         if best is None:
             raise RuntimeError("the backend returned no candidate")
-        return best
+        return best[1], best[2]
 
     async def swap(self, new_backend: Backend | Callable[[], Awaitable[Backend]]) -> str:
         """Serve new requests from a new backend; close the old one once idle."""

@@ -8,12 +8,25 @@ the resolved settings to its own parameters.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Any
 
 STRATEGIES = ("sample", "greedy", "beam")
 MAX_SEED = 2**31 - 1
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """A seed for one part of a request (candidate k, segment s), unlike its neighbours'.
+
+    `seed + k` would give request 42's second candidate the same draws as
+    request 43's first; hashing the whole path keeps requests apart.
+    """
+    if not path or not any(path):
+        return seed
+    digest = hashlib.blake2b(repr((seed, *path)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (MAX_SEED + 1)
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,7 @@ FALLBACK_DEFAULTS: dict[str, Any] = {
     "repetition_penalty": 1.1,
     "no_repeat_ngram_size": 0,
     "num_beams": 4,
-    "candidates": 4,
+    "candidates": 2,
 }
 
 

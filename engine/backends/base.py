@@ -29,6 +29,7 @@ class Completion:
     text: str  # the continuation only, without the prompt or the end token
     tokens: int
     finished: bool  # ended with the end token (False: stopped by max_new_tokens or cancelled)
+    logprob: float | None = None  # sum of the model's log-probabilities of the tokens, when the backend knows it
 
 
 class Backend(abc.ABC):

@@ -33,6 +33,7 @@ import torch
 from engine.backends.base import Backend, Completion, GenerationJob
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
+from engine.settings import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class _Row:
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     score: float = 0.0  # beam search: sum of log-probabilities
+    logprob: float = 0.0  # the model's own log-probability of the tokens chosen so far
     done: bool = False
 
 
@@ -233,7 +235,7 @@ class _Batch:
                 matcher = b._xgr.GrammarMatcher(r.grammar) if r.grammar is not None else None
                 gen = None
                 if settings.strategy == "sample":
-                    gen = torch.Generator().manual_seed(int(settings.seed) + k)
+                    gen = torch.Generator().manual_seed(derive_seed(int(settings.seed), k))
                 row = _Row(req=r, matcher=matcher, generator=gen)
                 if r.beam and k > 0:
                     row.score = float("-inf")  # all beams start from one prefix: keep one alive
@@ -297,7 +299,9 @@ class _Batch:
             if row.req.beam:
                 by_beam_request.setdefault(id(row.req), []).append(i)
             else:
-                self._accept(row, self._pick(row, logits[i]))
+                token = self._pick(row, logits[i])
+                row.logprob += float(torch.log_softmax(self.logits[i], -1)[token])
+                self._accept(row, token)
         for indices in by_beam_request.values():
             self._beam_step(indices, logits)
 
@@ -431,15 +435,15 @@ class _Batch:
         b = self.b
         if req.beam:
             ranked = sorted(req.beams_done, key=lambda t: -t[0])[: req.job.n]
-            sequences = [tokens for _, tokens in ranked]
+            sequences = [(tokens, None) for _, tokens in ranked]
         else:
-            sequences = [r.tokens for r in req.rows]
+            sequences = [(r.tokens, r.logprob) for r in req.rows]
         out = []
-        for tokens in sequences:
+        for tokens, logprob in sequences:
             finished = bool(tokens) and tokens[-1] == b.eos_id
             body = tokens[:-1] if finished else tokens
             text = b.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-            out.append(Completion(text=text, tokens=len(tokens), finished=finished))
+            out.append(Completion(text=text, tokens=len(tokens), finished=finished, logprob=logprob))
         return out
 
     def _forward(self) -> None:

@@ -26,6 +26,7 @@ it when its generator is cancelled).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import uuid
@@ -95,6 +96,8 @@ class VLLMBackend(Backend):
             engine, self._engine = self._engine, None
             if engine is not None:
                 await asyncio.to_thread(engine.shutdown)
+                del engine
+                gc.collect()  # AsyncLLM.__del__ shuts down again; let it run now, not at interpreter exit
 
     # -- jobs ------------------------------------------------------------------------------------
     async def complete(self, job: GenerationJob) -> list[Completion]:

@@ -125,3 +125,26 @@ def stars(chosen: int | None, n: int) -> str:
     if chosen is None:
         return f"{n}★"
     return "⭐" if n <= chosen else "☆"
+
+
+# Reports to the Telegram admin chat (TELEGRAM_ADMIN_CHAT), operator-facing.
+ADMIN_ERROR = "⚠️ Lỗi khi xử lý tin nhắn / error handling an update\n{update}\n\n{trace}"
+ADMIN_POEM_FAILED = "⚠️ Không làm được thơ cho {user} / writing a poem failed (see the log)"
+
+# Discord slash-command options (descriptions at most 100 characters).
+DISCORD_OPTION_DESCRIPTIONS = {
+    "cau_dau": "Câu mở đầu bài thơ, ví dụ: Mùa thu lá vàng rơi",
+    "the": "Thể thơ (bỏ trống: tự chọn theo độ dài câu mở đầu)",
+    "nhietdo": "Nhiệt độ: thấp thì ổn định, cao thì bay bổng",
+    "topk": "Chỉ chọn trong k từ khả dĩ nhất (0: tắt)",
+    "topp": "Chỉ chọn trong nhóm từ có tổng xác suất p",
+    "lapphat": "Phạt lặp từ (1: không phạt)",
+    "ngram": "Cấm lặp cụm n từ (0: tắt)",
+    "chienluoc": "Chiến lược chọn từ",
+    "sochum": "Số chùm khi dùng chiến lược chùm",
+    "ungvien": "Số bản nháp để chọn bài hay nhất",
+    "hatgiong": "Hạt giống (cùng hạt giống, cùng bài thơ)",
+    "kho": "Số khổ thơ",
+    "macdinh": "Đặt lại mọi cài đặt về mặc định",
+    "sao": "Số sao (1-5)",
+}

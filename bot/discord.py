@@ -1,0 +1,274 @@
+"""Discord adapter (discord.py 2.7): slash commands and buttons in front of the core.
+
+    python -m bot discord         needs DISCORD_TOKEN
+
+Every interaction is deferred first (Discord drops one not acknowledged within
+3 seconds), then followed up with the core's reply. Buttons are dynamic items:
+their custom_id carries the action (`tho:rate:12:5`), so a button under a poem
+sent before a restart still works. The per-user quota is the core's.
+"""
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+
+from bot import texts
+from bot.core import Core, Reply
+from bot.runtime import Runtime, StartupError
+from engine.forms import FORMS, MAX_STANZAS, MIN_STANZAS
+from engine.settings import SPECS, STRATEGIES
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 2000  # characters in a Discord message
+CUSTOM_ID_PREFIX = "tho:"  # every button's custom_id is "tho:" + the core's action
+
+
+def _range(kind: type, key: str):
+    spec = SPECS[key]
+    return app_commands.Range[kind, kind(spec.low), kind(spec.high)]
+
+
+Temperature = _range(float, "temperature")
+TopK = _range(int, "top_k")
+TopP = _range(float, "top_p")
+RepetitionPenalty = _range(float, "repetition_penalty")
+NoRepeatNgram = _range(int, "no_repeat_ngram_size")
+Beams = _range(int, "num_beams")
+Candidates = _range(int, "candidates")
+Seed = _range(int, "seed")
+Stanzas = app_commands.Range[int, MIN_STANZAS, MAX_STANZAS]
+FORM_CHOICES = [app_commands.Choice(name=form.title, value=form.id) for form in FORMS.values()]
+STRATEGY_CHOICES = [app_commands.Choice(name=texts.STRATEGY_LABELS.get(s, s), value=s) for s in STRATEGIES]
+DESCRIBE = texts.DISCORD_OPTION_DESCRIPTIONS
+
+
+def user_key(user: discord.abc.User) -> str:
+    return f"dc:{user.id}"
+
+
+def fit(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def core_of(interaction: discord.Interaction) -> Core:
+    return interaction.client.core
+
+
+# -- buttons -----------------------------------------------------------------------------------------
+class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:rate:(?P<poem>\d+):(?P<stars>[1-5])"):
+    """One of the 1-5★ buttons under a poem; the poem id lives in the custom_id."""
+
+    def __init__(self, poem_id: int, stars: int, label: str | None = None):
+        super().__init__(discord.ui.Button(label=label or f"{stars}★", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"tho:rate:{poem_id}:{stars}"))
+        self.poem_id = poem_id
+        self.stars = stars
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match, /):
+        return cls(int(match["poem"]), int(match["stars"]), item.label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await press(interaction, f"rate:{self.poem_id}:{self.stars}")
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:(?P<action>(?:set|reset|delete):\S*)"):
+    """A settings or confirmation button: its custom_id is "tho:" + the core's action."""
+
+    def __init__(self, action: str, label: str):
+        style = discord.ButtonStyle.danger if action == "delete:yes" else discord.ButtonStyle.primary
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=CUSTOM_ID_PREFIX + action))
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match, /):
+        return cls(match["action"], item.label or match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await press(interaction, self.action)
+
+
+def view_of(reply: Reply) -> discord.ui.View | None:
+    """Reply buttons -> a view without timeout (the dynamic items outlive it anyway)."""
+    if not reply.buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for row, buttons in enumerate(reply.buttons):
+        for button in buttons:
+            kind, _, rest = button.action.partition(":")
+            if kind == "rate":
+                poem_id, stars = rest.split(":")
+                item = RatingButton(int(poem_id), int(stars), button.label)
+            else:
+                item = ActionButton(button.action, button.label)
+            item.item.row = row
+            view.add_item(item)
+    return view
+
+
+async def press(interaction: discord.Interaction, action: str) -> None:
+    """A button: acknowledge, run the action, update the message in place."""
+    await interaction.response.defer()  # "deferred update": the message is edited below
+    reply = await core_of(interaction).action(user_key(interaction.user), action)
+    if reply.error:
+        await interaction.followup.send(fit(reply.text), ephemeral=True)
+        return
+    view = view_of(reply)
+    if reply.poem_id is not None:  # a rating: the poem stays, only its stars change
+        await interaction.edit_original_response(view=view)
+    else:
+        await interaction.edit_original_response(content=fit(reply.text), view=view)
+    if reply.answer:
+        await interaction.followup.send(reply.answer, ephemeral=True)
+
+
+async def send(interaction: discord.Interaction, reply: Reply) -> None:
+    """Follow up a deferred command with the core's reply."""
+    kwargs = {}
+    view = view_of(reply)
+    if view is not None:
+        kwargs["view"] = view
+    await interaction.followup.send(fit(reply.text), **kwargs)
+    if reply.failed:
+        log.error("writing a poem for %s failed (see the traceback above)", user_key(interaction.user))
+
+
+async def run_command(interaction: discord.Interaction, name: str, args: str = "", *, private: bool = False) -> None:
+    await interaction.response.defer(thinking=True, ephemeral=private)
+    await send(interaction, await core_of(interaction).command(user_key(interaction.user), name, args))
+
+
+# -- slash commands ----------------------------------------------------------------------------------
+everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+
+
+@app_commands.command(name="tho", description=texts.COMMAND_DESCRIPTIONS["tho"])
+@app_commands.describe(cau_dau=DESCRIBE["cau_dau"], the=DESCRIBE["the"])
+@app_commands.choices(the=FORM_CHOICES)
+@everywhere
+async def tho(interaction: discord.Interaction, cau_dau: str, the: str | None = None) -> None:
+    """/tho cau_dau:<câu mở đầu> the:<thể thơ>: write a poem."""
+    await interaction.response.defer(thinking=True)
+    reply = await core_of(interaction).tho(user_key(interaction.user), cau_dau, form=the)
+    await send(interaction, reply)
+
+
+@app_commands.command(name="tholai", description=texts.COMMAND_DESCRIPTIONS["tholai"])
+@everywhere
+async def tholai(interaction: discord.Interaction) -> None:
+    """/tholai: the last opening again, new seed."""
+    await run_command(interaction, "tholai")
+
+
+@app_commands.command(name="caidat", description=texts.COMMAND_DESCRIPTIONS["caidat"])
+@app_commands.describe(**{name: DESCRIBE[name] for name in (
+    "nhietdo", "topk", "topp", "lapphat", "ngram", "chienluoc", "sochum", "ungvien", "hatgiong", "the", "kho",
+    "macdinh")})
+@app_commands.choices(the=FORM_CHOICES, chienluoc=STRATEGY_CHOICES)
+@everywhere
+async def caidat(interaction: discord.Interaction, nhietdo: Temperature | None = None, topk: TopK | None = None,
+                 topp: TopP | None = None, lapphat: RepetitionPenalty | None = None,
+                 ngram: NoRepeatNgram | None = None, chienluoc: str | None = None, sochum: Beams | None = None,
+                 ungvien: Candidates | None = None, hatgiong: Seed | None = None, the: str | None = None,
+                 kho: Stanzas | None = None, macdinh: bool = False) -> None:
+    """/caidat: no option shows the settings; each option given is saved (ranges checked by Discord and the core)."""
+    await interaction.response.defer(thinking=True, ephemeral=True)
+    core, user = core_of(interaction), user_key(interaction.user)
+    given = {"nhietdo": nhietdo, "topk": topk, "topp": topp, "lapphat": lapphat, "ngram": ngram,
+             "chienluoc": chienluoc, "sochum": sochum, "ungvien": ungvien, "hatgiong": hatgiong, "the": the,
+             "kho": kho}
+    notes = []
+    if macdinh:
+        notes.append((await core.caidat(user, "macdinh")).text)
+    for name, value in given.items():
+        if value is not None:
+            notes.append((await core.caidat(user, f"{name} {value}")).text)
+    panel = await core.caidat(user)
+    await send(interaction, Reply("\n".join([*notes, panel.text]) if notes else panel.text, buttons=panel.buttons))
+
+
+@app_commands.command(name="danhgia", description=texts.COMMAND_DESCRIPTIONS["danhgia"])
+@app_commands.describe(sao=DESCRIBE["sao"])
+@everywhere
+async def danhgia(interaction: discord.Interaction, sao: app_commands.Range[int, 1, 5]) -> None:
+    """/danhgia sao:<1-5>: rate the last poem."""
+    await run_command(interaction, "danhgia", str(sao), private=True)
+
+
+@app_commands.command(name="top", description=texts.COMMAND_DESCRIPTIONS["top"])
+@everywhere
+async def top(interaction: discord.Interaction) -> None:
+    """/top: the best-rated poems."""
+    await run_command(interaction, "top")
+
+
+@app_commands.command(name="xoadulieu", description=texts.COMMAND_DESCRIPTIONS["xoadulieu"])
+@everywhere
+async def xoadulieu(interaction: discord.Interaction) -> None:
+    """/xoadulieu: asks for confirmation with two buttons."""
+    await run_command(interaction, "xoadulieu", private=True)
+
+
+@app_commands.command(name="giupdo", description=texts.COMMAND_DESCRIPTIONS["giupdo"])
+@everywhere
+async def giupdo(interaction: discord.Interaction) -> None:
+    """/giupdo: how to use the bot."""
+    await run_command(interaction, "giupdo", private=True)
+
+
+COMMANDS = (tho, tholai, caidat, danhgia, top, xoadulieu, giupdo)
+
+
+async def on_tree_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    """Log the traceback; the user gets a short apology, never the traceback."""
+    log.error("slash command %s failed", interaction.command and interaction.command.name, exc_info=error)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(texts.APOLOGY, ephemeral=True)
+        else:
+            await interaction.response.send_message(texts.APOLOGY, ephemeral=True)
+    except discord.HTTPException:
+        log.exception("could not apologise to the user")
+
+
+# -- the client --------------------------------------------------------------------------------------
+class ThoClient(discord.Client):
+    """A slash-command-only client (no privileged intents needed)."""
+
+    def __init__(self, core: Core, *, sync_commands: bool = True, **options):
+        super().__init__(intents=discord.Intents.default(), **options)
+        self.core = core
+        self.sync_commands = sync_commands
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = on_tree_error
+        for command in COMMANDS:
+            self.tree.add_command(command)
+
+    async def setup_hook(self) -> None:
+        # Buttons on any message, old ones included, find their handler by custom_id.
+        self.add_dynamic_items(RatingButton, ActionButton)
+        if self.sync_commands:
+            await self.tree.sync()
+
+    async def on_ready(self) -> None:
+        log.info("Discord bot %s is up in %d guilds", self.user, len(self.guilds))
+
+
+def build_client(runtime: Runtime, **options) -> ThoClient:
+    return ThoClient(runtime.core, **options)
+
+
+async def serve(runtime: Runtime) -> None:
+    """Run the Discord bot until cancelled."""
+    token = runtime.settings.discord_token
+    if not token:
+        raise StartupError(texts.MISSING_TOKEN.format(name="DISCORD_TOKEN", hint="bot token from the developer portal"))
+    client = build_client(runtime)
+    try:
+        await client.start(token)
+    finally:
+        if not client.is_closed():
+            await asyncio.shield(client.close())

@@ -1,0 +1,249 @@
+"""Telegram adapter (python-telegram-bot 22): parse updates, call the core, render replies.
+
+    python -m bot telegram        needs TELEGRAM_TOKEN; TELEGRAM_BASE_URL for a self-hosted Bot API server
+
+Every command goes to `Core.command` and every button to `Core.action`; this
+file only turns a `Reply` into a message with an inline keyboard. Updates are
+handled concurrently, so one slow poem never blocks other users; the per-user
+quota lives in the core. Flood control (HTTP 429) is PTB's AIORateLimiter,
+which waits `retry_after` seconds and sends again. Long polling by default; a
+webhook when TELEGRAM_WEBHOOK_URL is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import traceback
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction, MessageLimit
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes,
+                          MessageHandler, filters)
+
+from bot import texts
+from bot.core import Core, Reply
+from bot.runtime import Runtime, StartupError
+
+log = logging.getLogger(__name__)
+
+CONCURRENT_UPDATES = 64  # updates handled at once; the engine batches the poems they ask for
+TYPING_INTERVAL_SECONDS = 4.0  # Telegram shows "typing..." for 5 s after each sendChatAction
+FLOOD_MAX_RETRIES = 3  # resend after a 429 at most this many times
+POLL_TIMEOUT_SECONDS = 30  # long-polling: getUpdates waits this long for an update
+ANSWER_LIMIT = 200
+ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what went wrong  # answerCallbackQuery text limit
+# Commands that write a poem: they show "typing..." while the engine works.
+POEM_COMMANDS = ("tho", "tholai")
+OTHER_COMMANDS = ("start", "giupdo", "help", "caidat", "danhgia", "top", "xoadulieu")
+
+
+def user_key(update: Update) -> str:
+    return f"tg:{update.effective_user.id}"
+
+
+def command_args(message: Message) -> str:
+    """The text after `/cmd` or `/cmd@botname`, as typed (inner spacing kept)."""
+    text = message.text or ""
+    # CommandHandler only fires when a bot_command entity opens the message.
+    end = message.entities[0].length if message.entities else 0
+    return text[end:].strip(" \n\t")
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Reply buttons -> inline keyboard; each button's action is its callback_data (<= 64 bytes)."""
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in row]
+                                 for row in reply.buttons])
+
+
+def fit(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def core_of(context: ContextTypes.DEFAULT_TYPE) -> Core:
+    return context.application.bot_data["core"]
+
+
+@contextlib.asynccontextmanager
+async def typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> AsyncIterator[None]:
+    """Show "typing..." in the chat until the block ends (re-sent every few seconds)."""
+    chat_id = update.effective_chat.id
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except TelegramError as exc:  # a lost indicator is not worth failing the poem
+                log.debug("sendChatAction failed: %s", exc)
+            await asyncio.sleep(TYPING_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
+    """Answer in the chat the command came from; report our own failures to the admins."""
+    await update.effective_message.reply_text(fit(reply.text), reply_markup=keyboard(reply),
+                                              do_quote=update.effective_chat.type != "private")
+    if reply.failed:
+        await notify_admins(context, texts.ADMIN_POEM_FAILED.format(user=user_key(update)))
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+async def poem_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/tho <câu mở đầu> and /tholai: write a poem with "typing..." shown meanwhile."""
+    name = command_name(update.effective_message)
+    async with typing(update, context):
+        reply = await core_of(context).command(user_key(update), name, command_args(update.effective_message))
+    await send(update, context, reply)
+
+
+async def other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start, /giupdo, /caidat, /danhgia, /top, /xoadulieu: straight to the core."""
+    name = command_name(update.effective_message)
+    reply = await core_of(context).command(user_key(update), name, command_args(update.effective_message))
+    await send(update, context, reply)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command we don't know, in a private chat (in groups it may be another bot's)."""
+    await send(update, context, await core_of(context).command(user_key(update), command_name(
+        update.effective_message)))
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An inline button: run its action, answer the callback, update the message in place."""
+    query = update.callback_query
+    reply = await core_of(context).action(user_key(update), query.data or "")
+    # CallbackQueries need to be answered, even if no notification to the user is needed:
+    # until then the client shows a spinner on the button.
+    await query.answer(fit(reply.answer or ("" if not reply.error else reply.text), ANSWER_LIMIT) or None)
+    if reply.error or query.message is None:
+        return
+    try:
+        if reply.poem_id is not None:
+            # A rating: the poem stays, only its stars change.
+            await query.edit_message_reply_markup(reply_markup=keyboard(reply))
+        else:
+            await query.edit_message_text(fit(reply.text), reply_markup=keyboard(reply))
+    except BadRequest as exc:
+        # Clicking the same star twice leaves the message as it is; Telegram refuses a no-op edit.
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+def command_name(message: Message) -> str:
+    """`/Tho@ThoBot abc` -> "tho"."""
+    first = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    return first.lstrip("/").split("@", 1)[0].lower()
+
+
+async def notify_admins(context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    chat = context.application.bot_data.get("admin_chat")
+    if chat is None:
+        return
+    try:
+        await context.bot.send_message(chat, fit(text))
+    except TelegramError:
+        log.exception("could not report to the admin chat %s", chat)
+
+
+def describe(update: object) -> str:
+    """Who did what, in one line, for the admin report."""
+    if not isinstance(update, Update):
+        return repr(update)[:200]
+    what = update.callback_query.data if update.callback_query else (
+        update.effective_message.text if update.effective_message else None)
+    user = user_key(update) if update.effective_user else "?"
+    chat = update.effective_chat.id if update.effective_chat else "?"
+    return f"{user} in chat {chat}: {what!r}"[:500]
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the traceback, tell the admin chat, apologise to the user (never show a traceback)."""
+    log.error("handling an update failed", exc_info=context.error)
+    trace = "".join(traceback.format_exception(context.error))
+    if len(trace) > ADMIN_TRACE_CHARS:
+        trace = "…" + trace[-ADMIN_TRACE_CHARS:]
+    await notify_admins(context, texts.ADMIN_ERROR.format(update=describe(update), trace=trace))
+    if isinstance(update, Update):
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(texts.APOLOGY[:ANSWER_LIMIT])
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(texts.APOLOGY)
+        except TelegramError:
+            log.exception("could not apologise to the user")
+
+
+# -- wiring ------------------------------------------------------------------------------------------
+def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None = None) -> Application:
+    """The PTB Application for this runtime, handlers registered; not started."""
+    settings = runtime.settings
+    if not settings.telegram_token:
+        raise StartupError(texts.MISSING_TOKEN.format(name="TELEGRAM_TOKEN", hint="token from @BotFather"))
+    base_url = settings.telegram_base_url.rstrip("/")
+    base_file_url = base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
+    application = (Application.builder().token(settings.telegram_token)
+                   .base_url(base_url).base_file_url(base_file_url)
+                   .concurrent_updates(CONCURRENT_UPDATES)
+                   .rate_limiter(rate_limiter or AIORateLimiter(max_retries=FLOOD_MAX_RETRIES))
+                   .build())
+    application.bot_data["core"] = runtime.core
+    application.bot_data["admin_chat"] = settings.telegram_admin_chat
+    application.add_handler(CommandHandler(POEM_COMMANDS, poem_command))
+    application.add_handler(CommandHandler(OTHER_COMMANDS, other_command))
+    application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    application.add_handler(CallbackQueryHandler(button))
+    application.add_error_handler(on_error)
+    return application
+
+
+async def register_commands(application: Application) -> None:
+    """The command menu users see, with Vietnamese descriptions."""
+    await application.bot.set_my_commands(
+        [BotCommand(name, description) for name, description in texts.COMMAND_DESCRIPTIONS.items()])
+
+
+@contextlib.asynccontextmanager
+async def running(runtime: Runtime, *, poll_timeout: float = POLL_TIMEOUT_SECONDS,
+                  application: Application | None = None) -> AsyncIterator[Application]:
+    """Start the application in the current event loop (not run_polling, which owns the loop)."""
+    application = application or build_application(runtime)
+    settings = runtime.settings
+    async with application:  # initialize() ... shutdown()
+        await register_commands(application)
+        updater = application.updater
+        if settings.telegram_webhook_url:
+            path = urlsplit(settings.telegram_webhook_url).path.lstrip("/")
+            await updater.start_webhook(listen="0.0.0.0", port=settings.telegram_webhook_port, url_path=path,
+                                        webhook_url=settings.telegram_webhook_url,
+                                        allowed_updates=Update.ALL_TYPES)
+        else:
+            await updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        log.info("Telegram bot @%s is up", application.bot.username)
+        try:
+            yield application
+        finally:
+            if updater.running:
+                await updater.stop()
+            if application.running:
+                await application.stop()
+
+
+async def serve(runtime: Runtime) -> None:
+    """Run the Telegram bot until cancelled."""
+    async with running(runtime):
+        await asyncio.Event().wait()

@@ -1,0 +1,249 @@
+"""The real PTB Application, long-polling a fake Bot API server on 127.0.0.1, on the real core/store/engine."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import asynccontextmanager
+
+import pytest
+
+from bot import telegram as tg
+from bot import texts
+from bot.config import Settings
+from bot.runtime import StartupError, open_runtime
+from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
+
+pytestmark = pytest.mark.timeout(120)
+
+OPENING = "Mùa thu lá vàng rơi"
+ADMIN_CHAT = -4242
+
+
+def settings(tmp_path, model_dir, base_url, **extra) -> Settings:
+    values = {"THO_MODEL": model_dir, "THO_DB": tmp_path / "tho.db", "THO_MODEL_WATCH_SECONDS": 0,
+              "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_BASE_URL": base_url, **extra}
+    return Settings(_env_file=None, **values)
+
+
+@asynccontextmanager
+async def telegram_bot(tmp_path, model_dir, **extra):
+    """Fake server + runtime + the real Application polling it."""
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        async with open_runtime(settings(tmp_path, model_dir, fake.base_url, **extra), watch=False) as runtime:
+            async with tg.running(runtime, poll_timeout=1):
+                yield fake, runtime
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def bot(tmp_path, tiny_model_dir):
+    async with telegram_bot(tmp_path, tiny_model_dir, TELEGRAM_ADMIN_CHAT=ADMIN_CHAT) as pair:
+        yield pair
+
+
+def rows(runtime, sql: str, *params) -> list[tuple]:
+    with sqlite3.connect(runtime.settings.db) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def buttons(message: dict) -> list[list[dict]]:
+    return message.get("reply_markup", {}).get("inline_keyboard", [])
+
+
+async def test_start_help_and_command_menu(bot):
+    fake, runtime = bot
+    lan = fake.user(1, "Lan")
+    assert (await fake.reply(lan, "/start"))["text"] == texts.WELCOME
+    assert (await fake.reply(lan, "/giupdo"))["text"] == texts.HELP
+    assert {(c["command"], c["description"]) for c in fake.commands} == set(texts.COMMAND_DESCRIPTIONS.items())
+    assert (await fake.reply(lan, "/khongco"))["text"] == texts.UNKNOWN_COMMAND
+
+
+async def test_poem_rating_click_writes_row_and_updates_keyboard(bot):
+    fake, runtime = bot
+    lan = fake.user(7, "Lan")
+    await fake.reply(lan, "/caidat ungvien 1")
+    poem = await fake.reply(lan, f"/tho {OPENING}")
+    assert poem["text"].startswith(OPENING)
+    (poem_id, stored_text), = rows(runtime, "SELECT id, text FROM poems WHERE user_key = 'tg:7'")
+    assert poem["text"].startswith(stored_text)
+    assert [[(b["text"], b["callback_data"]) for b in row] for row in buttons(poem)] == [
+        [(f"{n}★", f"rate:{poem_id}:{n}") for n in range(1, 6)]]
+    typing = [c for c in fake.calls_of("sendChatAction") if c.params["chat_id"] == 7]
+    assert typing and typing[0].params["action"] == "typing"
+
+    query = await fake.click(lan, poem, f"rate:{poem_id}:4")
+    assert (await fake.answer(query))["text"] == texts.RATED_NEW.format(stars=4)
+    assert rows(runtime, "SELECT user_key, poem_id, stars FROM ratings") == [("tg:7", poem_id, 4)]
+    stored = fake.messages[(7, poem["message_id"])]
+    await fake.wait_for(lambda: buttons(stored)[0][0]["text"] == "⭐")
+    assert [b["text"] for b in buttons(stored)[0]] == ["⭐"] * 4 + ["☆"]
+    assert stored["text"] == poem["text"]  # the poem itself stays
+
+    query = await fake.click(lan, stored, f"rate:{poem_id}:2")
+    assert (await fake.answer(query))["text"] == texts.RATED_CHANGED.format(previous=4, stars=2)
+    await fake.wait_for(lambda: [b["text"] for b in buttons(stored)[0]] == ["⭐"] * 2 + ["☆"] * 3)
+    # The same star again: the keyboard doesn't change (Telegram says "not modified"), no error.
+    query = await fake.click(lan, stored, f"rate:{poem_id}:2")
+    await fake.answer(query)
+    assert rows(runtime, "SELECT stars FROM ratings") == [(2,)]
+    assert not fake.sent_to(ADMIN_CHAT)
+
+    top = await fake.reply(lan, "/top")
+    assert top["text"].startswith(texts.TOP_TITLE) and stored_text in top["text"]
+
+
+async def test_settings_change_reaches_the_next_poem(bot):
+    fake, runtime = bot
+    lan = fake.user(8)
+    panel = await fake.reply(lan, "/caidat")
+    assert panel["text"].startswith(texts.SETTINGS_TITLE)
+    labels = [b["text"] for row in buttons(panel) for b in row]
+    assert {"Ổn định", "Cân bằng", "Bay bổng", texts.RESET_BUTTON} <= set(labels)
+
+    query = await fake.click(lan, panel, "set:nhietdo:1.2")  # "Bay bổng"
+    await fake.answer(query)
+    edited = fake.messages[(8, panel["message_id"])]
+    await fake.wait_for(lambda: edited["text"].startswith("Đã lưu"))
+    saved = await fake.reply(lan, "/caidat kho 2")
+    assert saved["text"] == texts.SETTING_SAVED.format(label=texts.SETTING_LABELS["stanzas"], value=2)
+    await fake.reply(lan, "/caidat ungvien 1")
+
+    await fake.reply(lan, f"/tho {OPENING}")
+    (settings_json, stanzas), = rows(runtime, "SELECT settings_json, stanzas FROM poems WHERE user_key = 'tg:8'")
+    assert json.loads(settings_json)["temperature"] == 1.2 and json.loads(settings_json)["candidates"] == 1
+    assert stanzas == 2
+
+    await fake.reply(lan, "/caidat nhietdo 0.9")  # an exact value
+    assert rows(runtime, "SELECT value_json FROM user_settings WHERE name = 'temperature'") == [("0.9",)]
+
+    query = await fake.click(lan, edited, "reset:")
+    await fake.answer(query)
+    assert rows(runtime, "SELECT COUNT(*) FROM user_settings WHERE user_key = 'tg:8'") == [(0,)]
+
+
+async def test_tholai_same_opening_new_seed(bot):
+    fake, runtime = bot
+    lan = fake.user(9)
+    assert (await fake.reply(lan, "/tholai"))["text"] == texts.NO_POEM_YET
+    await fake.reply(lan, "/caidat ungvien 1")
+    await fake.reply(lan, f"/tho {OPENING}")
+    again = await fake.reply(lan, "/tholai")
+    assert again["text"].startswith(OPENING)
+    (o1, f1, s1), (o2, f2, s2) = rows(runtime, "SELECT opening, form, seed FROM poems ORDER BY id")
+    assert (o1, f1) == (o2, f2) == (OPENING, "5chu") and s1 != s2
+
+
+async def test_group_chat_with_bot_username(bot):
+    fake, runtime = bot
+    lan, group = fake.user(10), fake.group()
+    await fake.command(lan, "/tho@SomeOtherBot Mùa thu lá vàng rơi", group)  # not for us
+    await fake.reply(lan, "/caidat@" + BOT_USERNAME + " ungvien 1", group)
+    poem = await fake.reply(lan, f"/tho@{BOT_USERNAME} {OPENING}", group)
+    assert poem["text"].startswith(OPENING) and poem["chat"]["id"] == group["id"]
+    assert rows(runtime, "SELECT user_key, opening FROM poems") == [("tg:10", OPENING)]
+    sent = [c for c in fake.calls_of("sendMessage") if c.params["chat_id"] == group["id"]]
+    assert len(sent) == 2 and "reply_parameters" in sent[-1].params  # quotes the asker in a group
+    await fake.command(lan, "/khongco", group)  # unknown commands in groups may be another bot's: silence
+    await fake.reply(lan, "/start", group)
+    assert len(fake.sent_to(group["id"])) == 3
+
+
+async def test_delete_my_data_after_confirmation(bot):
+    fake, runtime = bot
+    lan, mai = fake.user(11), fake.user(12, "Mai")
+    await fake.reply(lan, "/caidat ungvien 1")
+    poem = await fake.reply(lan, f"/tho {OPENING}")
+    poem_id = rows(runtime, "SELECT id FROM poems")[0][0]
+    await fake.answer(await fake.click(lan, poem, f"rate:{poem_id}:5"))
+    await fake.answer(await fake.click(mai, poem, f"rate:{poem_id}:3"))
+
+    confirm = await fake.reply(lan, "/xoadulieu")
+    assert confirm["text"] == texts.DELETE_CONFIRM
+    await fake.answer(await fake.click(lan, confirm, "delete:no"))
+    assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(1,)]
+    confirm = await fake.reply(lan, "/xoadulieu")
+    await fake.answer(await fake.click(lan, confirm, "delete:yes"))
+    done = fake.messages[(11, confirm["message_id"])]
+    await fake.wait_for(lambda: done["text"].startswith("Đã xoá"))
+    assert "reply_markup" not in done
+    assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(0,)]
+    assert rows(runtime, "SELECT COUNT(*) FROM ratings") == [(0,)]
+    # A button under the deleted poem now changes nothing and says so.
+    query = await fake.click(lan, poem, f"rate:{poem_id}:4")
+    assert (await fake.answer(query))["text"] == texts.POEM_NOT_FOUND
+    assert rows(runtime, "SELECT COUNT(*) FROM ratings") == [(0,)]
+
+
+BAD_OPENINGS = ["", "Mùa thu lá vàng rơi " * 7, "🌸🍂🌙", "hello world", "'; DROP TABLE poems; --", "\x00\x07\x1b"]
+
+
+async def test_bad_inputs_get_a_message_and_change_nothing(bot):
+    fake, runtime = bot
+    lan = fake.user(13)
+    await fake.reply(lan, "/caidat nhietdo 0.7")
+    before = rows(runtime, "SELECT name, value_json FROM user_settings")
+    for opening in BAD_OPENINGS:
+        expected = await runtime.core.tho("tg:999", opening)  # the core's own answer (changes nothing)
+        assert expected.error, opening
+        answer = await fake.reply(lan, f"/tho {opening}")
+        assert answer["text"] == expected.text, opening
+        assert "reply_markup" not in answer
+    for args, key in [("nhietdo 9", "temperature"), ("kho 0", "stanzas"), ("the haiku", "form"),
+                      ("nhietdo abc", "temperature")]:
+        answer = await fake.reply(lan, f"/caidat {args}")
+        assert answer["text"].startswith(f"Giá trị '{args.split()[1]}' không hợp lệ cho {texts.SETTING_LABELS[key]}")
+    assert (await fake.reply(lan, "/caidat khongco 1"))["text"].startswith("Không có cài đặt 'khongco'")
+    # A forged button payload is refused too.
+    query = await fake.click(lan, {"message_id": 1, "chat": {"id": 13, "type": "private"}, "date": 0},
+                             "rate:1;DROP:5")
+    assert (await fake.answer(query))["text"] == texts.UNKNOWN_ACTION
+    assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(0,)]
+    assert rows(runtime, "SELECT COUNT(*) FROM ratings") == [(0,)]
+    assert rows(runtime, "SELECT name, value_json FROM user_settings") == before
+
+
+async def test_rate_limit_per_user(tmp_path, tiny_model_dir):
+    async with telegram_bot(tmp_path, tiny_model_dir, THO_POEMS_PER_MINUTE=1) as (fake, runtime):
+        lan, mai = fake.user(14), fake.user(15)
+        await fake.reply(lan, "/caidat ungvien 1")
+        await fake.reply(mai, "/caidat ungvien 1")
+        assert (await fake.reply(lan, f"/tho {OPENING}"))["text"].startswith(OPENING)
+        limited = await fake.reply(lan, f"/tho {OPENING}")
+        assert limited["text"].startswith("Bạn làm thơ nhanh quá!")
+        assert (await fake.reply(lan, "/tholai"))["text"].startswith("Bạn làm thơ nhanh quá!")
+        assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(1,)]
+        # Another user is not limited by Lan's quota.
+        assert (await fake.reply(mai, f"/tho {OPENING}"))["text"].startswith(OPENING)
+
+
+async def test_flood_control_429_is_retried(bot):
+    fake, runtime = bot
+    lan = fake.user(16)
+    fake.fail_next("sendMessage", retry_after=1)
+    answer = await fake.reply(lan, "/start")
+    assert answer["text"] == texts.WELCOME
+    assert [c.status for c in fake.calls_of("sendMessage")] == [429, 200]
+
+
+async def test_errors_are_reported_to_admin_and_user_gets_apology(bot):
+    fake, runtime = bot
+    lan = fake.user(17)
+    fake.fail_next("sendMessage", status=500)  # Telegram has a bad moment: the handler fails
+    await fake.command(lan, "/start")
+    report = await fake.wait_for(lambda: (fake.sent_to(ADMIN_CHAT) or [None])[0])
+    assert "tg:17 in chat 17: '/start'" in report["text"]
+    assert "telegram.error.NetworkError: Internal Server Error" in report["text"]
+    apology = await fake.wait_for(lambda: (fake.sent_to(17) or [None])[0])
+    assert apology["text"] == texts.APOLOGY
+
+
+async def test_missing_token_is_a_clear_error(tmp_path, tiny_model_dir):
+    async with open_runtime(settings(tmp_path, tiny_model_dir, "http://127.0.0.1:9/bot", TELEGRAM_TOKEN=None),
+                            watch=False) as runtime:
+        with pytest.raises(StartupError, match="TELEGRAM_TOKEN"):
+            tg.build_application(runtime)

@@ -35,8 +35,8 @@ CONCURRENT_UPDATES = 64  # updates handled at once; the engine batches the poems
 TYPING_INTERVAL_SECONDS = 4.0  # Telegram shows "typing..." for 5 s after each sendChatAction
 FLOOD_MAX_RETRIES = 3  # resend after a 429 at most this many times
 POLL_TIMEOUT_SECONDS = 30  # long-polling: getUpdates waits this long for an update
-ANSWER_LIMIT = 200
-ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what went wrong  # answerCallbackQuery text limit
+ANSWER_LIMIT = 200  # answerCallbackQuery text limit
+ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what went wrong
 # Commands that write a poem: they show "typing..." while the engine works.
 POEM_COMMANDS = ("tho", "tholai")
 OTHER_COMMANDS = ("start", "giupdo", "help", "caidat", "danhgia", "top", "xoadulieu")

@@ -206,6 +206,12 @@ class Prepared:
     dropped: Counter
     duplicates: int
 
+    def counts(self) -> dict:
+        return {"splits": {name: dict(Counter(p.form for p in poems)) | {"all": len(poems)}
+                           for name, poems in self.splits.items()},
+                "sources": dict(Counter(p.source for poems in self.splits.values() for p in poems).most_common()),
+                "dropped": dict(self.dropped) | {"duplicate": self.duplicates}}
+
     def summary(self) -> str:
         rows = []
         for name, poems in self.splits.items():
@@ -261,3 +267,17 @@ def data_hash(paths: Iterable[Path]) -> str:
     for p in paths:
         h.update(Path(p).read_bytes())
     return h.hexdigest()[:16]
+
+
+def prepare_files(inputs: Iterable[Path], out_dir: Path, author_cap: int = AUTHOR_CAP) -> Prepared:
+    """`python -m training data`: read every input, clean, split, write, print the summary."""
+    def rows():
+        for path in inputs:
+            yield from read_rows(path)
+    prepared = prepare(rows(), author_cap)
+    for name, poems in prepared.splits.items():
+        write_split(poems, Path(out_dir) / f"{name}.jsonl")
+    (Path(out_dir) / "summary.json").write_text(json.dumps(prepared.counts(), ensure_ascii=False, indent=1) + "\n",
+                                                encoding="utf-8")
+    print(prepared.summary())
+    return prepared

@@ -28,3 +28,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency:
 
 def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: str | Path) -> None:
     tokenizer.save_pretrained(str(out_dir))
+
+
+def train_from_split(train_path: str | Path, out_dir: str | Path, vocab_size: int = 8000,
+                     min_frequency: int = 2) -> PreTrainedTokenizerFast:
+    """`python -m training tokenizer`: BPE on the training split's examples, saved to out_dir."""
+    from training.corpus import read_split
+    from training.dataset import example_texts
+
+    tokenizer = train_tokenizer(example_texts(read_split(train_path)), vocab_size, min_frequency)
+    save_tokenizer(tokenizer, out_dir)
+    print(f"tokenizer: {len(tokenizer)} tokens -> {out_dir}")
+    return tokenizer

@@ -3,9 +3,11 @@
 Every job is its own vLLM request with a unique id, so concurrent users share
 the GPU through vLLM's continuous batching. A job maps to vLLM as follows:
 
-- sampling: one request with `n` candidates and the job's seed; vLLM gives
-  candidate k the seed `seed + k` (vllm/v1/engine/parallel_sampling.py), the
-  same rule the CPU backend follows, so one seed always gives one poem;
+- sampling: one request per candidate, candidate k seeded with
+  `derive_seed(seed, k)` like the CPU backend's rows, so one seed always gives
+  one poem (vLLM's own `n` would seed child k with `seed + k`, which collides
+  with the next request's seed); each carries the sampled tokens'
+  log-probability, which the engine uses to rank form-perfect candidates;
 - greedy: temperature 0, one candidate (like the CPU backend);
 - the form: the job's regex through vLLM structured outputs
   (`StructuredOutputsParams(regex=...)`, compiled by xgrammar, as on CPU);
@@ -37,6 +39,7 @@ from typing import Any
 from engine.backends.base import Backend, Completion, GenerationJob
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
+from engine.settings import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +112,20 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
-        params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.FINAL_ONLY, detokenize=False)
-        final = None
-        async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
-                                            request_id=_request_id()):
-            final = output
-        outputs = sorted(final.outputs, key=lambda o: o.index)
-        return [self._beam.completion(list(o.token_ids)) for o in outputs]
+        # One request per candidate, seeded as the CPU backend seeds its rows
+        # (derive_seed), so a seed means the same draws on every backend.
+        async def one(k: int) -> Completion:
+            params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.FINAL_ONLY, detokenize=False,
+                                          candidate=k)
+            final = None
+            async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
+                                                request_id=_request_id()):
+                final = output
+            out = final.outputs[0]
+            return self._beam.completion(list(out.token_ids), out.cumulative_logprob)
+
+        n = 1 if job.settings.strategy == "greedy" else job.n
+        return list(await asyncio.gather(*(one(k) for k in range(n))))
 
     async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
         """Yield the first candidate's text as vLLM decodes it (n=1 jobs; others in one piece)."""
@@ -137,8 +147,9 @@ class VLLMBackend(Backend):
         if piece := decoder.flush():
             yield piece
 
-    def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool):
-        """The job's settings as vLLM SamplingParams."""
+    def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool,
+                        candidate: int = 0):
+        """The job's settings as vLLM SamplingParams for one candidate (n=1)."""
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -148,13 +159,14 @@ class VLLMBackend(Backend):
         common = dict(
             max_tokens=self._max_tokens(job, prompt_len), repetition_penalty=float(s.repetition_penalty or 1.0),
             stop_token_ids=[self.eos_id], skip_special_tokens=False, spaces_between_special_tokens=False,
-            output_kind=output_kind, detokenize=detokenize,
+            output_kind=output_kind, detokenize=detokenize, logprobs=0,  # the sampled token's own log-probability
             structured_outputs=StructuredOutputsParams(regex=job.regex) if job.regex else None,
         )
         if s.strategy == "greedy":
             return SamplingParams(n=1, temperature=0.0, **common)
-        return SamplingParams(n=job.n, temperature=float(s.temperature), top_k=int(s.top_k or 0),
-                              top_p=float(s.top_p if s.top_p is not None else 1.0), seed=int(s.seed), **common)
+        return SamplingParams(n=1, temperature=float(s.temperature), top_k=int(s.top_k or 0),
+                              top_p=float(s.top_p if s.top_p is not None else 1.0),
+                              seed=derive_seed(int(s.seed), candidate), **common)
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _running(self):
@@ -246,12 +258,12 @@ class TokenizerSupport:
     def stream_decoder(self) -> "StreamDecoder":
         return StreamDecoder(self)
 
-    def completion(self, tokens: Sequence[int]) -> Completion:
+    def completion(self, tokens: Sequence[int], logprob: float | None = None) -> Completion:
         tokens = list(tokens)
         finished = bool(tokens) and tokens[-1] == self.eos_id
         body = tokens[:-1] if finished else tokens
         text = self.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished)
+        return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished, logprob=logprob)
 
 
 class StreamDecoder:

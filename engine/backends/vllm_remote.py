@@ -8,7 +8,8 @@ safe). When every replica is down the request fails with ReplicasDown.
 
 The request carries the same parameters as the in-process backend, through
 vLLM's extra request fields: `structured_outputs: {"regex": ...}` for the form,
-`top_k`, `repetition_penalty`, `seed` (candidate k gets seed + k, as in process),
+`top_k`, `repetition_penalty`, `seed` (one request per candidate, seeded with
+`derive_seed(seed, k)` as in process), `logprobs: 0`,
 `stop_token_ids`, `skip_special_tokens: false`, and `return_token_ids: true` so
 the answer is decoded here with the model directory's own tokenizer. The
 prompt goes as token ids. Beam search runs here step by step, as in
@@ -18,7 +19,7 @@ The bot keeps a local copy of the served model directory (the same version):
 it reads the version, the sampling defaults and the tokenizer from it.
 
 Deployment: one `vllm serve models/<version> --port 800N` per GPU, then
-`THO_BACKEND=remote THO_VLLM_URLS=http://gpu1:8000,http://gpu2:8000` for the bot
+`THO_BACKEND=remote THO_REMOTE_URLS=http://gpu1:8000,http://gpu2:8000` for the bot
 (see the README, "vLLM serving").
 """
 
@@ -39,6 +40,7 @@ from engine.backends.base import Backend, Completion, GenerationJob
 from engine.backends.vllm_local import TokenizerSupport, beam_search
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
+from engine.settings import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +115,14 @@ class RemoteBackend(Backend):
         if job.settings.strategy == "beam":
             max_tokens = max(1, min(job.max_new_tokens, self.max_model_len - len(prompt_ids)))
             return await beam_search(job, prompt_ids, self._support, self._score_next, max_tokens)
-        answer = await self._post(self.request_body(job, prompt_ids))
-        choices = sorted(answer["choices"], key=lambda c: c["index"])
-        return [self._support.completion(c["token_ids"]) for c in choices]
+        # One request per candidate (spread over the replicas), seeded as in process.
+        async def one(k: int) -> Completion:
+            choice = (await self._post(self.request_body(job, prompt_ids, candidate=k)))["choices"][0]
+            logprobs = (choice.get("logprobs") or {}).get("token_logprobs") or []
+            return self._support.completion(choice["token_ids"], sum(lp for lp in logprobs if lp is not None))
+
+        n = 1 if job.settings.strategy == "greedy" else job.n
+        return list(await asyncio.gather(*(one(k) for k in range(n))))
 
     async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
         """Yield the text as the replica streams it (server-sent events; n=1 jobs)."""
@@ -141,21 +148,22 @@ class RemoteBackend(Backend):
             if piece := decoder.flush():
                 yield piece
 
-    def request_body(self, job: GenerationJob, prompt_ids: list[int]) -> dict[str, Any]:
-        """The job as an OpenAI completions request with vLLM's extra fields."""
+    def request_body(self, job: GenerationJob, prompt_ids: list[int], candidate: int = 0) -> dict[str, Any]:
+        """One candidate of the job as an OpenAI completions request with vLLM's extra fields."""
         s = job.settings
         body: dict[str, Any] = {
             "prompt": prompt_ids, "max_tokens": max(1, min(job.max_new_tokens, self.max_model_len - len(prompt_ids))),
             "repetition_penalty": float(s.repetition_penalty or 1.0), "stop_token_ids": [self._support.eos_id],
             "skip_special_tokens": False, "spaces_between_special_tokens": False, "return_token_ids": True,
-            "request_id": f"tho-{uuid.uuid4().hex}",
+            "request_id": f"tho-{uuid.uuid4().hex}", "logprobs": 0,
         }
         if job.regex:
             body["structured_outputs"] = {"regex": job.regex}
         if s.strategy == "greedy":
             return body | {"n": 1, "temperature": 0.0}
-        return body | {"n": job.n, "temperature": float(s.temperature), "top_k": int(s.top_k or 0),
-                       "top_p": float(s.top_p if s.top_p is not None else 1.0), "seed": int(s.seed)}
+        return body | {"n": 1, "temperature": float(s.temperature), "top_k": int(s.top_k or 0),
+                       "top_p": float(s.top_p if s.top_p is not None else 1.0),
+                       "seed": derive_seed(int(s.seed), candidate)}
 
     async def _score_next(self, prefixes: list[list[int]]) -> list[dict[int, float]]:
         """Next-token log-probabilities over the whole vocabulary after each prefix."""

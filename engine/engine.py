@@ -1,8 +1,10 @@
 """PoemEngine: PoemRequest -> Poem, on any backend, with live model swap.
 
-The engine checks the request, compiles the form into a Plan, asks the backend
-for `candidates` continuations and keeps the one the form checker scores
-highest. Swapping the model starts the new backend first, sends new requests to
+The engine checks the request, compiles the form into a Plan and decodes
+`candidates` poems segment by segment (each segment's regex demands the rhymes
+whose partners earlier segments wrote). It keeps the poem the form checker
+scores highest, and among equals the one the model itself finds likeliest
+(mean token log-probability). Swapping the model starts the new backend first, sends new requests to
 it, lets requests already running on the old one finish, then closes the old
 one: no request is dropped.
 """

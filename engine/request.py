@@ -13,9 +13,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.forms import (DEFAULT_FORM, FORM_BY_OPENING_LENGTH, MAX_STANZAS, MIN_STANZAS, Scores, get_form,
-                          syllables)
-from engine.prosody import is_vietnamese_syllable
+from engine.forms import (DEFAULT_FORM, FORM_BY_OPENING_LENGTH, LINES_PER_STANZA, MAX_STANZAS, MIN_STANZAS, Scores,
+                          get_form)
+from engine.prosody import is_vietnamese_syllable, syllables
 from engine.settings import SamplingSettings
 
 MAX_OPENING_CHARS = 120
@@ -109,7 +109,6 @@ class Poem:
     @property
     def text(self) -> str:
         """The poem as shown to users: stanzas separated by a blank line."""
-        from engine.forms import LINES_PER_STANZA
         stanzas = [self.lines[i:i + LINES_PER_STANZA] for i in range(0, len(self.lines), LINES_PER_STANZA)]
         return "\n\n".join("\n".join(s) for s in stanzas)
 

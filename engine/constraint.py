@@ -38,6 +38,9 @@ _O, _OU = _cls(OBLIQUE_VOWELS), _cls(OBLIQUE_VOWELS + OBLIQUE_VOWELS.upper())  #
 
 MAX_SYLLABLE_LETTERS = 8  # onset (up to 3 letters) + nucleus (up to 3) + coda (up to 2)
 # Punctuation a syllable may carry, as in the corpus ("rơi," "đâu?" "vậy!").
+# A full stop only ends a line: mid-line it let a model that wanted a shorter
+# line close its sentence and pad the line with a stray word.
+_PUNCT_MID = r"(,|!|\?|;|:|\.\.\.)?"
 _PUNCT = r"(,|\.|!|\?|;|:|\.\.\.)?"
 _MAX_CHARS_PER_SYLLABLE = 1 + MAX_SYLLABLE_LETTERS + 3  # space, letters, "..."
 
@@ -89,9 +92,35 @@ def _place_tone(rime: str, mark: str) -> str:
     return unicodedata.normalize("NFC", rime[:at + 1] + mark + rime[at + 1:])
 
 
-@lru_cache(maxsize=4096)
-def rhyming_syllable(partner: str) -> str:
-    """A regex for any syllable that rhymes with `partner` (same rime and tone class)."""
+@lru_cache(maxsize=8)
+def _rhyme_index(lexicon: frozenset[str]) -> dict[tuple, list[str]]:
+    """Lexicon words grouped by rhyme key, built once per model."""
+    index: dict[tuple, list[str]] = {}
+    for word in sorted(lexicon):
+        index.setdefault(rhyme_key(word), []).append(word)
+    return index
+
+
+MIN_LEXICON_RHYMES = 3  # fewer real words than this: fall back to spelling rules
+
+
+@lru_cache(maxsize=8192)
+def rhyming_syllable(partner: str, lexicon: frozenset[str] = frozenset()) -> str:
+    """A regex for a syllable that rhymes with `partner` (same rhyme class and tone class).
+
+    With a lexicon, the real words that rhyme (a forced rhyme never invents a
+    non-word); else every spelling Vietnamese orthography allows.
+    """
+    if lexicon:
+        own_onset = split_syllable(partner)[0]
+        words = [w for w in _rhyme_index(lexicon).get(rhyme_key(partner), [])
+                 if split_syllable(w)[0] != own_onset]
+        if len(words) >= MIN_LEXICON_RHYMES:
+            return "(" + "|".join(words + [w[0].upper() + w[1:] for w in words]) + ")"
+    return _spelled_rhyme(partner)
+
+
+def _spelled_rhyme(partner: str) -> str:
     rime, cls = rhyme_key(partner)
     # Every spelling in the rhyme class (prosody.rhyme_class): i/y, a/ă/â, o/ô/ơ.
     spellings = {rime}
@@ -121,7 +150,8 @@ def rhyming_syllable(partner: str) -> str:
     return f"{onset_part}({body})"
 
 
-def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str]) -> str:
+def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str],
+                lexicon: frozenset[str] = frozenset()) -> str:
     """The regex for the part of a line after its `given` syllables.
 
     `rhyme_with` maps a 1-based position of this line to a syllable it must
@@ -140,10 +170,10 @@ def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[
         parts = []
         for pos in range(start, hi + 1):
             if pos in rhyme_with:
-                syl = rhyming_syllable(rhyme_with[pos])
+                syl = rhyming_syllable(rhyme_with[pos], lexicon)
             else:
                 syl = SYLLABLE[fixed.get(pos)]
-            piece = ("" if pos == 1 else " ") + syl + _PUNCT
+            piece = ("" if pos == 1 else " ") + syl + (_PUNCT if pos >= lo else _PUNCT_MID)
             parts.append(piece if pos <= lo else f"({piece})?")
         alternatives.append("".join(parts))
     alternatives = list(dict.fromkeys(alternatives))
@@ -177,6 +207,7 @@ class Plan:
     n_lines: int
     opening_is_whole_line: bool
     breaks: tuple[int, ...]  # a segment ends after each of these line indices
+    lexicon: frozenset[str] = frozenset()  # the model's real syllables, for forced rhymes
 
     def segment(self, text_so_far: str) -> Segment:
         """The next segment, given the poem written so far (opening included)."""
@@ -193,7 +224,8 @@ class Plan:
         for i in range(first, last + 1):
             given = known[i] if i < len(lines) else []
             # A line not yet begun in the text starts with the separator.
-            pieces.append(("" if i < len(lines) else LINE_SEPARATOR) + _line_regex(form, i, given, rhymes.get(i, {})))
+            pieces.append(("" if i < len(lines) else LINE_SEPARATOR)
+                          + _line_regex(form, i, given, rhymes.get(i, {}), self.lexicon))
             n_syllables += form.length_of(i)[1] - len(given)
         max_tokens = n_syllables * _MAX_CHARS_PER_SYLLABLE + (last - first) + 3
         return Segment(regex="".join(pieces), max_new_tokens=max_tokens, last=last == self.n_lines - 1)
@@ -213,7 +245,7 @@ class Plan:
         return sum(form.length_of(i)[1] for i in range(self.n_lines)) * _MAX_CHARS_PER_SYLLABLE + self.n_lines + 3
 
 
-def plan(form_id: str, opening: str, stanzas: int) -> Plan:
+def plan(form_id: str, opening: str, stanzas: int, lexicon: frozenset[str] = frozenset()) -> Plan:
     """Compile a form, an opening line and a number of stanzas into a Plan."""
     form = get_form(form_id)
     given = syllables(opening)
@@ -222,4 +254,4 @@ def plan(form_id: str, opening: str, stanzas: int) -> Plan:
     n_lines = stanzas * LINES_PER_STANZA
     breaks = sorted({la for (la, _), (lb, _) in form.rhyme_positions(n_lines) if la >= 1 or not whole}
                     | {n_lines - 1})
-    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks))
+    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks), lexicon)

@@ -90,7 +90,7 @@ class PoemEngine:
         slot.enter()
         try:
             backend = slot.backend
-            p = plan(request.form_id, request.opening, request.stanzas)
+            p = plan(request.form_id, request.opening, request.stanzas, backend.info.lexicon)
             settings = request.settings.resolve(backend.info.defaults)
             n = 1 if settings.strategy == "greedy" else settings.candidates
             t0 = time.perf_counter()

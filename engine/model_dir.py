@@ -4,6 +4,7 @@
       config.json, model.safetensors (or shards), tokenizer files  (transformers)
       generation_config.json   the sampling defaults chosen by the training sweep
       tho_model.json           {"version": ..., "prompt_format": 1, ...}
+      lexicon.txt              real syllables, for forced rhymes (optional)
       README.md                the model card
 
 Everything loads from local files only: no model hub is reachable at run time.
@@ -20,6 +21,7 @@ from engine.prompt import PROMPT_FORMAT_VERSION
 from engine.settings import generation_defaults_from_config
 
 METADATA_FILE = "tho_model.json"
+LEXICON_FILE = "lexicon.txt"  # syllables of the training split, one a line (optional)
 
 
 class ModelDirError(RuntimeError):
@@ -32,6 +34,7 @@ class ModelInfo:
     version: str
     defaults: dict[str, Any] = field(default_factory=dict)  # SamplingSettings names
     metadata: dict[str, Any] = field(default_factory=dict)
+    lexicon: frozenset[str] = frozenset()
 
 
 def read_model_info(path: str | Path) -> ModelInfo:
@@ -48,8 +51,11 @@ def read_model_info(path: str | Path) -> ModelInfo:
     if (path / "generation_config.json").is_file():
         gen = json.loads((path / "generation_config.json").read_text(encoding="utf-8"))
         defaults = generation_defaults_from_config(gen)
+    lexicon: frozenset[str] = frozenset()
+    if (path / LEXICON_FILE).is_file():
+        lexicon = frozenset(w for w in (path / LEXICON_FILE).read_text(encoding="utf-8").split() if w)
     return ModelInfo(path=path, version=str(metadata.get("version") or path.name), defaults=defaults,
-                     metadata=metadata)
+                     metadata=metadata, lexicon=lexicon)
 
 
 def write_metadata(path: str | Path, version: str, **extra: Any) -> None:

@@ -145,3 +145,24 @@ async def test_swap_keeps_every_request(tiny_model_dir, tiny_model_dir_b):
         assert {p.model_version for p in done} <= {"tiny-a", "tiny-b"}
     finally:
         await engine.close()
+
+
+async def test_forced_rhymes_are_real_words_from_the_lexicon(tiny_model_dir, tmp_path):
+    """With a lexicon in the model directory, a forced rhyme is one of its words, never an invented spelling."""
+    import shutil
+
+    from engine.model_dir import LEXICON_FILE
+    model = tmp_path / "with-lexicon"
+    shutil.copytree(tiny_model_dir, model)
+    words = ["xa", "hoa", "nhà", "qua", "mưa", "gió", "trăng", "rằng", "vàng", "sang", "đêm", "mềm", "người", "cười"]
+    (model / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
+    engine = await PoemEngine.create(HFBackend(model))
+    try:
+        poems = await asyncio.gather(*(engine.write(PoemRequest("Trăm năm trong cõi người ta",
+                                                                settings=SamplingSettings(seed=s, candidates=1)))
+                                       for s in range(4)))
+        for poem in poems:
+            assert syllables(poem.lines[1])[5].lower() in {"xa", "hoa", "nhà", "qua"}  # rhymes with "ta"
+            assert poem.scores.rhyme == 1.0
+    finally:
+        await engine.close()

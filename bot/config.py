@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     vllm_kv_cache_bytes: int | None = Field(None, alias="THO_VLLM_KV_CACHE_BYTES")
     vllm_max_num_seqs: int | None = Field(None, alias="THO_VLLM_MAX_NUM_SEQS")
     vllm_dtype: str | None = Field(None, alias="THO_VLLM_DTYPE")
+    torch_threads: int | None = Field(1, alias="THO_TORCH_THREADS", ge=1)  # hf backend; see engine/backends/hf.py
     model_watch_seconds: float = Field(10.0, alias="THO_MODEL_WATCH_SECONDS", ge=0)
 
     # Bot
@@ -86,4 +87,4 @@ class Settings(BaseSettings):
             options = {"kv_cache_memory_bytes": self.vllm_kv_cache_bytes, "max_num_seqs": self.vllm_max_num_seqs,
                        "dtype": self.vllm_dtype}
             return {k: v for k, v in options.items() if v is not None}
-        return {}
+        return {"threads": self.torch_threads}

@@ -38,6 +38,11 @@ from engine.settings import derive_seed
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 64  # rows decoded together; more waiting requests queue
+# One intra-op thread: decoding steps are small matrices, and a second torch
+# thread spinning against the grammar compiler and the event loop made one
+# poem 5-20x slower on the 2-core box (0.2-0.4 s with 1 thread, 1.2-3 s with 2).
+# None leaves torch's own choice (all cores), for bigger machines.
+DEFAULT_TORCH_THREADS = 1
 GRAMMAR_CACHE_SIZE = 2048  # rhyme segments differ by partner syllable: keep many
 
 
@@ -72,7 +77,8 @@ class _Row:
 class HFBackend(Backend):
     """GPT-2 on CPU from a local model directory."""
 
-    def __init__(self, model_dir: str | Path, *, max_batch_rows: int = MAX_BATCH_ROWS, threads: int | None = None):
+    def __init__(self, model_dir: str | Path, *, max_batch_rows: int = MAX_BATCH_ROWS,
+                 threads: int | None = DEFAULT_TORCH_THREADS):
         self.info = read_model_info(model_dir)
         self.max_batch_rows = max_batch_rows
         self.threads = threads

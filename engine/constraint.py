@@ -38,9 +38,9 @@ _O, _OU = _cls(OBLIQUE_VOWELS), _cls(OBLIQUE_VOWELS + OBLIQUE_VOWELS.upper())  #
 
 MAX_SYLLABLE_LETTERS = 8  # onset (up to 3 letters) + nucleus (up to 3) + coda (up to 2)
 # Punctuation a syllable may carry, as in the corpus ("rơi," "đâu?" "vậy!").
-# A full stop only ends a line: mid-line it let a model that wanted a shorter
-# line close its sentence and pad the line with a stray word.
-_PUNCT_MID = r"(,|!|\?|;|:|\.\.\.)?"
+# Mid-line only a comma: a model that wanted a shorter line used ". ? ! ..."
+# to close its sentence and then padded the line with a stray word.
+_PUNCT_MID = r"(,)?"
 _PUNCT = r"(,|\.|!|\?|;|:|\.\.\.)?"
 _MAX_CHARS_PER_SYLLABLE = 1 + MAX_SYLLABLE_LETTERS + 3  # space, letters, "..."
 
@@ -55,9 +55,11 @@ _CODA = "(" + "|".join(_CODAS) + ")?"
 # A syllable is onset + nucleus (1-3 vowels) + coda, may start with a capital
 # (names, the first word of a line), and carries at most one tone mark: a
 # bằng syllable none or huyền, a trắc one exactly one sắc/hỏi/ngã/nặng vowel.
-_NUCLEUS = {  # (after an onset, starting the syllable)
-    ToneClass.BANG: (f"({_P}{{1,3}}|{_P}{{0,2}}{_H}{_P}?)", f"({_PU}{_P}{{0,2}}|{_PU}{_P}?{_H}{_P}?|{_HU}{_P}?)"),
-    ToneClass.TRAC: (f"{_P}{{0,2}}{_O}{_P}?", f"({_PU}{_P}?{_O}{_P}?|{_OU}{_P}?)"),
+_NUCLEUS = {  # (after an onset, starting the syllable); at most 3 vowel letters ("ươi", "oai", "uyê")
+    ToneClass.BANG: (f"({_P}{{1,3}}|{_P}{{0,2}}{_H}|{_P}?{_H}{_P}|{_H}{_P}{{1,2}})",
+                     f"({_PU}{_P}{{0,2}}|{_PU}{_P}?{_H}|{_PU}{_H}{_P}|{_HU}{_P}{{0,2}})"),
+    ToneClass.TRAC: (f"({_P}{{0,2}}{_O}|{_P}?{_O}{_P}|{_O}{_P}{{1,2}})",
+                     f"({_PU}{_P}?{_O}|{_PU}{_O}{_P}|{_OU}{_P}{{0,2}})"),
 }
 
 

@@ -140,16 +140,22 @@ def _spelled_rhyme(partner: str) -> str:
     # which is not a rhyme; a partner with no onset excludes the bare rime.
     own_onset, _, _ = split_syllable(partner)
     onsets = [o for o in _ONSETS if o != own_onset and not (own_onset == "q" and o == "qu")]
-    onsets = sorted(onsets + [o.capitalize() for o in onsets], key=lambda o: (-len(o), o))
-    onset_part = f"({'|'.join(onsets)})" + ("?" if own_onset else "")
-    # The medial glide, spelt as prosody.split_syllable reads it: o before a/ă/e, u before â/ê/y/ơ.
+    # The medial glide, spelt as prosody.split_syllable reads it: o before a/ă/e,
+    # u before â/ê/y/ơ; "qu" carries its own glide and takes none.
     groups: dict[str, list[str]] = {}
     for r in rimes:
         base = strip_tone(r)[:1]
         glide = "o?" if base in "aăe" else "u?" if base in "âêyơ" else ""
         groups.setdefault(glide, []).append(r)
-    body = "|".join(f"{glide}({'|'.join(rs)})" for glide, rs in groups.items())
-    return f"{onset_part}({body})"
+    optional = "?" if own_onset else ""
+    alternatives = []
+    for glide, rs in groups.items():
+        # Before an i-rime "g"/"gi" are ambiguous ("gìn" reads gi + n): leave them out.
+        allowed = [o for o in onsets if not (glide and o == "qu")
+                   and not (o in ("g", "gi") and strip_tone(rs[0])[:1] in "iy")]
+        allowed = sorted(allowed + [o.capitalize() for o in allowed], key=lambda o: (-len(o), o))
+        alternatives.append(f"({'|'.join(allowed)}){optional}{glide}({'|'.join(rs)})")
+    return "(" + "|".join(alternatives) + ")"
 
 
 def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str],

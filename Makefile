@@ -46,8 +46,26 @@ test: $(VLLM) chromium
 test-fast: $(BASE)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# The whole training chain: corpus -> tokenizer -> GPT-2 -> sampling sweep -> evaluation -> model card.
+# On a GPU: make model MODEL_CONFIG=base MODEL_DIR=models/tho-gpt2-base TRAIN_MINUTES=0 \
+#   TRAIN_ARGS="--batch-size 32 --grad-accum 4 --lr 6e-4 --max-steps 20000"
+MODEL_DIR ?= models/tho-gpt2-cpu-new
+MODEL_CONFIG ?= cpu
+TRAIN_MINUTES ?= 72
+TRAIN_ARGS ?= --threads 1 --block 256 --batch-size 16 --grad-accum 1 --lr 1.5e-3 --min-lr 1e-4 --warmup 100 \
+	--eval-every 100 --eval-batches 10 --save-every 200
+
+model: $(BASE)
+	$(BIN)/python -m training data
+	$(BIN)/python -m training tokenizer --vocab-size 8000
+	nice -n 5 $(BIN)/python -m training train --config $(MODEL_CONFIG) --out $(MODEL_DIR) \
+		--max-minutes $(TRAIN_MINUTES) $(TRAIN_ARGS)
+	$(BIN)/python -m training sweep --model $(MODEL_DIR)
+	$(BIN)/python -m training evaluate --model $(MODEL_DIR) --n-openings 50
+	$(BIN)/python -m training card --model $(MODEL_DIR)
+
 bench: $(BASE)
-	$(BIN)/python -m engine.bench --concurrency 16 --requests 64
+	$(BIN)/python -m engine.bench --model models/$$(cat models/DEFAULT) --backend hf --concurrency 16 --requests 128
 
 clean:
 	rm -rf $(VENV) .pytest_cache

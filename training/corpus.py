@@ -64,7 +64,12 @@ def read_rows(path: str | Path) -> Iterator[dict]:
             raw = raw.strip()
             if not raw:
                 continue
-            row = json.loads(raw)
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError:  # e.g. the last line of a crawl cut off mid-write
+                continue
+            if not isinstance(row, dict):
+                continue
             lines = row.get("lines")
             if not isinstance(lines, list) and isinstance(row.get("stanzas"), list):
                 lines = [ln for stanza in row["stanzas"] for ln in stanza]  # crawler rows with stanzas only

@@ -1,0 +1,125 @@
+"""Corpus cleaning, labelling, author cap and splitting rules, on crafted rows; the text metrics."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pytest
+
+from training import metrics
+from training.corpus import CleanPoem, cap_authors, chunks, clean_row, normalise_line, prepare, read_rows, split_of
+
+FIVE = ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"]
+LUCBAT = ["Trăm năm trong cõi người ta", "Chữ tài chữ mệnh khéo là ghét nhau",
+          "Trải qua một cuộc bể dâu", "Những điều trông thấy mà đau đớn lòng"]
+
+
+def row(lines, **extra):
+    return {"lines": lines, "source": "test", **extra}
+
+
+def test_lines_are_nfc_and_capitalised_the_same_way_for_every_source():
+    decomposed = [unicodedata.normalize("NFD", ln.lower()) for ln in FIVE]
+    poem, reason = clean_row(row(decomposed))
+    assert reason is None
+    assert list(poem.lines) == FIVE
+    assert all(unicodedata.is_normalized("NFC", ln) for ln in poem.lines)
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("1. mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+    ("(12) Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+    ("IV. Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+    ("- Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+    ("<b>Mùa thu</b> lá vàng&nbsp;rơi<br/>", "Mùa thu lá vàng rơi"),
+    ("**Mùa thu** lá\u200b vàng   rơi", "Mùa thu lá vàng rơi"),
+])
+def test_markup_and_numbering_are_removed(raw, clean):
+    assert normalise_line(raw) == clean
+
+
+def test_separators_title_and_signature_lines_are_dropped():
+    poem, _ = clean_row(row(["Mùa Thu", *FIVE[:2], "***", *FIVE[2:], "Nguyễn Văn A", "12/3/2020"],
+                            title="mùa thu", author="Nguyễn Văn A"))
+    assert list(poem.lines) == FIVE
+
+
+@pytest.mark.parametrize("lines, reason", [
+    (FIVE[:2], "too_short"),
+    (["The autumn leaves are falling down", "The wind is blowing through the town",
+      "I walk alone along the street", "And think of someone I used to meet"], "not_vietnamese"),
+    ([" ".join(["mưa rơi"] * 10)] * 4, "prose"),
+    (["Mưa", "Mưa rơi rơi mãi trên những con đường quen thuộc của ngày xưa cũ", "Nắng", "Gió"], "prose"),
+])
+def test_junk_is_dropped(lines, reason):
+    poem, why = clean_row(row(lines))
+    assert poem is None and why == reason
+
+
+def test_form_comes_from_the_checker_not_the_heuristic_field():
+    poem, _ = clean_row(row(LUCBAT, genre="7chu"))
+    assert poem.form == "lucbat"
+    poem, _ = clean_row(row(FIVE, genre="other"))
+    assert poem.form == "5chu"
+
+
+def test_author_cap_is_deterministic_and_unknown_authors_are_not_capped():
+    poems = [CleanPoem((f"Dòng thơ số {i} mùa thu",) * 4, "5chu", "Tác Giả", "t") for i in range(6)]
+    anon = [CleanPoem((f"Dòng thơ số {i} mùa đông",) * 4, "5chu", "", "t") for i in range(6)]
+    kept = cap_authors(poems + anon, cap=2)
+    assert len([p for p in kept if p.author]) == 2
+    assert len([p for p in kept if not p.author]) == 6
+    assert kept == cap_authors(list(reversed(poems + anon)), cap=2)[::-1] or \
+        {p.key for p in kept} == {p.key for p in cap_authors(list(reversed(poems + anon)), cap=2)}
+
+
+def test_split_is_deterministic_by_poem_and_duplicates_stay_in_one_split():
+    rows = [row([f"Chiều nay {w} về trên bến", *FIVE[1:]]) for w in
+            ("em", "anh", "ta", "ai", "mây", "gió", "trăng", "sao", "mưa", "nắng") * 30]
+    rows += [row([ln.upper() + "!" for ln in r["lines"]]) for r in rows[:10]]  # same text, other case/punctuation
+    a, b = prepare(rows), prepare(list(reversed(rows)))
+    keys = {name: {p.key for p in poems} for name, poems in a.splits.items()}
+    assert keys == {name: {p.key for p in poems} for name, poems in b.splits.items()}
+    assert not (keys["train"] & keys["validation"] or keys["train"] & keys["test"] or keys["validation"] & keys["test"])
+    assert sum(map(len, a.splits.values())) == 10  # duplicates collapse to one poem
+    assert a.duplicates == len(rows) - 10
+    p = a.splits["train"][0] if a.splits["train"] else next(x for s in a.splits.values() for x in s)
+    assert split_of(p) == split_of(CleanPoem(p.lines, p.form, "another author", "another source"))
+
+
+def test_split_shares_are_about_right():
+    poems = [CleanPoem((f"Dòng x{i} y{j}",) * 4, "tudo", "", "t") for i in range(100) for j in range(50)]
+    counts = {s: 0 for s in ("train", "validation", "test")}
+    for p in poems:
+        counts[split_of(p)] += 1
+    assert 0.01 < counts["test"] / len(poems) < 0.03 and 0.01 < counts["validation"] / len(poems) < 0.03
+
+
+def test_crawler_rows_are_accepted(tmp_path):
+    path = tmp_path / "crawl.jsonl"
+    rows = [{"lines": LUCBAT, "title": "Kiều", "author": "Nguyễn Du", "url": "http://127.0.0.1/1", "source": "crawler",
+             "stanzas": [LUCBAT], "genre_label": "Lục bát"},
+            {"stanzas": [FIVE, FIVE[::-1]], "source": "crawler", "url": "http://127.0.0.1/2"},
+            {"title": "no lines"}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + '\n{"lines": ["cut off', encoding="utf-8")
+    read = list(read_rows(path))
+    assert len(read) == 2 and read[1]["lines"] == FIVE + FIVE[::-1]
+    prepared = prepare(read)
+    assert sorted(p.form for s in prepared.splits.values() for p in s) == ["5chu", "lucbat"]
+
+
+def test_chunks_are_whole_stanzas_of_at_most_four():
+    poem = CleanPoem(tuple(FIVE * 5 + FIVE[:2]), "5chu", "", "t")
+    parts = chunks(poem)
+    assert [len(lines) for _, lines in parts] == [16, 4]
+    assert all(form == "5chu" for form, _ in parts)
+
+
+def test_metrics():
+    assert metrics.rouge_l("mùa thu lá vàng rơi", "Mùa thu lá vàng rơi.") == 1.0
+    assert metrics.bleu("mùa thu lá vàng rơi", "mùa thu lá vàng rơi") == pytest.approx(1.0)
+    assert 0 < metrics.bleu("mùa thu lá rơi", "mùa thu lá vàng rơi") < 1
+    assert metrics.rouge_l("gió heo may", "mùa thu lá vàng rơi") == 0.0
+    assert metrics.distinct_n([["a b a b"]], 1) == 0.5
+    assert metrics.copy_rate(["Mùa thu lá vàng rơi!", "Câu mới tinh"], {"mùa thu lá vàng rơi"}) == 0.5

@@ -1,0 +1,114 @@
+"""A training smoke run: raw rows -> data -> tokenizer -> tiny GPT-2 -> model directory the engine serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.backends.hf import HFBackend
+from engine.engine import PoemEngine
+from engine.forms import check
+from engine.model_dir import read_model_info
+from engine.prosody import syllables
+from engine.request import PoemRequest
+from engine.settings import SamplingSettings
+from tests.tiny_model import sample_poems
+from training.__main__ import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("training")
+    raw = tmp / "raw.jsonl"
+    rows = [{"lines": lines, "source": "smoke", "author": f"a{i % 7}"} for i, lines in enumerate(sample_poems(400))]
+    raw.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    work, model = tmp / "work", tmp / "models" / "tho-smoke"
+    assert main(["--work", str(work), "data", "--input", str(raw)]) == 0
+    assert main(["--work", str(work), "tokenizer", "--vocab-size", "600"]) == 0
+    assert main(["--work", str(work), "train", "--config", "tiny", "--out", str(model), "--max-steps", "6",
+                 "--block", "128", "--batch-size", "4", "--grad-accum", "2", "--warmup", "2", "--eval-every", "3",
+                 "--eval-batches", "2", "--save-every", "3", "--threads", "1"]) == 0
+    return work, model
+
+
+def test_data_step_writes_disjoint_splits(trained):
+    work, _ = trained
+    keys = {}
+    for name in ("train", "validation", "test"):
+        keys[name] = {json.dumps(json.loads(ln)["lines"]) for ln in (work / "data" / f"{name}.jsonl").open()}
+    assert keys["train"]
+    assert not (keys["train"] & keys["validation"] or keys["train"] & keys["test"] or keys["validation"] & keys["test"])
+    summary = json.loads((work / "data" / "summary.json").read_text())
+    assert summary["splits"]["train"]["all"] == len(keys["train"])
+
+
+def test_model_directory_is_complete(trained):
+    work, model = trained
+    shards = list(model.glob("*.safetensors"))
+    assert shards and all(p.stat().st_size <= 15_000_000 for p in shards)
+    for name in ("config.json", "tokenizer.json", "tho_model.json", "loss.png"):
+        assert (model / name).is_file(), name
+    meta = read_model_info(model).metadata
+    assert meta["steps"] == 6 and meta["finished"] and meta["data_hash"]
+    assert (work / "runs" / model.name / "ckpt.pt").is_file()
+
+
+def test_resume_continues_from_the_checkpoint(trained):
+    work, model = trained
+    assert main(["--work", str(work), "train", "--config", "tiny", "--out", str(model), "--resume", "--max-steps", "8",
+                 "--block", "128", "--batch-size", "4", "--grad-accum", "1", "--warmup", "2", "--eval-every", "100",
+                 "--eval-batches", "1", "--threads", "1"]) == 0
+    assert read_model_info(model).metadata["steps"] == 8
+
+
+async def test_engine_serves_the_trained_model(trained):
+    _, model = trained
+    backend = HFBackend(model, threads=1)
+    engine = await PoemEngine.create(backend)
+    try:
+        poem = await engine.write(PoemRequest("Mùa thu lá vàng rơi", form="5chu",
+                                              settings=SamplingSettings(seed=1, candidates=1)))
+    finally:
+        await engine.close()
+    assert len(poem.lines) == 4 and poem.lines[0] == "Mùa thu lá vàng rơi"
+    assert all(len(syllables(ln)) == 5 for ln in poem.lines)
+    assert check(list(poem.lines), "5chu").length == 1.0
+
+
+def _foreign_checkpoint(path: Path) -> Path:
+    """A GPT-2 checkpoint with its own tokenizer that knows none of our form tags."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(["\n".join(p) for p in sample_poems(100)],
+                            trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_head=2, n_embd=32, n_positions=256))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_fine_tuning_a_local_checkpoint_adds_the_form_tags(trained, tmp_path):
+    from engine.prompt import SPECIAL_TOKENS
+    from training.model import load_for_finetuning
+
+    work, _ = trained
+    base = _foreign_checkpoint(tmp_path / "foreign")
+    model, tokenizer = load_for_finetuning(base)
+    assert all(t in tokenizer.get_vocab() for t in SPECIAL_TOKENS)
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    out = tmp_path / "tuned"
+    assert main(["--work", str(work), "train", "--init-from", str(base), "--out", str(out), "--max-steps", "2",
+                 "--block", "64", "--batch-size", "2", "--grad-accum", "1", "--warmup", "1", "--eval-batches", "1",
+                 "--threads", "1"]) == 0
+    meta = read_model_info(out).metadata
+    assert meta["config"].startswith("init-from:") and meta["steps"] == 2

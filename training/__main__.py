@@ -1,0 +1,82 @@
+"""Training entry points: corpus -> tokenizer -> GPT-2 -> evaluation -> sampling sweep -> model card.
+
+Usage (each step reads the previous one's output under --work, default build/):
+
+    python -m training data      [--input FILE ...] [--author-cap 300]
+    python -m training tokenizer [--vocab-size 8000]
+    python -m training train     --config cpu --out models/tho-gpt2-cpu [--max-minutes 70] [--init-from DIR] [--resume]
+    python -m training evaluate  --model models/tho-gpt2-cpu [--n-openings 120]
+    python -m training sweep     --model models/tho-gpt2-cpu
+    python -m training card      --model models/tho-gpt2-cpu
+
+`data` writes build/data/{train,validation,test}.jsonl (cleaned poems; these
+stay out of the repository), `tokenizer` build/tokenizer/, `train` a model
+directory (fp16 safetensors shards, tokenizer, tho_model.json, loss.png) and
+its checkpoints under build/runs/<name>/, `evaluate` eval.json and eval.md in
+the model directory, `sweep` generation_config.json (the defaults users get),
+`card` README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+WORK = Path("build")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=WORK, help="work directory for data, tokenizer, runs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="clean, label, cap and split the corpus")
+    p.add_argument("--input", type=Path, nargs="*", help="corpus or crawler JSONL files (default: the shared corpus)")
+    p.add_argument("--author-cap", type=int, default=None)
+
+    p = sub.add_parser("tokenizer", help="train the byte-level BPE on the training split")
+    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--min-frequency", type=int, default=2)
+
+    p = sub.add_parser("train", help="pretrain or fine-tune a GPT-2 and write a model directory")
+    from training.train import add_arguments as add_train_arguments
+    add_train_arguments(p)
+
+    p = sub.add_parser("evaluate", help="perplexity and generation metrics into eval.json / eval.md")
+    from training.evaluate import add_arguments as add_eval_arguments
+    add_eval_arguments(p)
+
+    p = sub.add_parser("sweep", help="choose the model's default sampling settings")
+    from training.sweep import add_arguments as add_sweep_arguments
+    add_sweep_arguments(p)
+
+    p = sub.add_parser("card", help="write the model card README.md")
+    p.add_argument("--model", type=Path, required=True)
+
+    args = parser.parse_args(argv)
+    if args.command == "data":
+        from training.corpus import AUTHOR_CAP, DEFAULT_CORPUS, prepare_files
+        prepare_files(args.input or [DEFAULT_CORPUS], args.work / "data", args.author_cap or AUTHOR_CAP)
+    elif args.command == "tokenizer":
+        from training.tokenizer import train_from_split
+        train_from_split(args.work / "data" / "train.jsonl", args.work / "tokenizer", args.vocab_size,
+                         args.min_frequency)
+    elif args.command == "train":
+        from training.train import run
+        run(args)
+    elif args.command == "evaluate":
+        from training.evaluate import run
+        run(args)
+    elif args.command == "sweep":
+        from training.sweep import run
+        run(args)
+    elif args.command == "card":
+        from training.card import write_card
+        write_card(args.model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Training examples in the prompt format, tokenised and packed into fixed-length blocks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import torch
+
+from engine.prompt import format_poem
+from training.corpus import CleanPoem, chunks
+
+
+def example_texts(poems: list[CleanPoem]) -> Iterator[str]:
+    """Every stanza-aligned chunk of every poem, written with engine.prompt.format_poem."""
+    for poem in poems:
+        for form, lines in chunks(poem):
+            yield format_poem(form, lines)
+
+
+def encode(texts: list[str], tokenizer, batch: int = 2000) -> list[list[int]]:
+    out: list[list[int]] = []
+    for i in range(0, len(texts), batch):
+        out += tokenizer(texts[i:i + batch], add_special_tokens=False)["input_ids"]
+    return out
+
+
+def pack(examples: list[list[int]], block: int, seed: int) -> torch.Tensor:
+    """Shuffle the examples, concatenate them and cut into rows of block+1 tokens.
+
+    Each example starts with its form tag and ends with the end token, so the
+    model learns where poems begin and end; a poem cut at a block edge goes on
+    in the next row (GPT-2 style packing, no padding wasted).
+    """
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    stream = [t for i in order for t in examples[i]]
+    n = (len(stream) - 1) // block
+    x = torch.tensor(stream[: n * block + 1], dtype=torch.long)
+    return torch.stack([x[i * block: i * block + block + 1] for i in range(n)])

@@ -1,0 +1,187 @@
+"""Evaluate a model directory: eval.json and eval.md next to the weights.
+
+    python -m training evaluate --model models/tho-gpt2-cpu [--n-openings 40] [--latency-requests 20]
+
+Measures
+- validation perplexity (packed validation blocks, the shipped fp16 weights);
+- for opening lines of test-split poems (never seen as a line in training),
+  per form, with and without the decoding constraint: the form checker's
+  scores (length, tone, rhyme, total), distinct-1/2, copy rate (share of
+  generated lines found verbatim in the training split), ROUGE-L and BLEU-4
+  of lines 2-4 against the poem's real lines 2-4;
+- latency: one 4-line poem for one user, requests one after another, p50.
+Poems are written by the real engine (PoemEngine + HFBackend) with the model
+directory's default sampling settings (the sweep's choice) and fixed seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from engine.backends.hf import HFBackend
+from engine.engine import PoemEngine
+from engine.model_dir import read_model_info
+from engine.request import PoemRequest
+from engine.settings import SamplingSettings
+from training import metrics
+from training.corpus import read_split
+from training.generate import (Opening, known_syllables, latency, openings, score_unconstrained, training_line_set,
+                              write_all)
+
+EVAL_FORMS = ("5chu", "lucbat", "7chu", "8chu")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", type=Path, help="data directory (default: <work>/data)")
+    p.add_argument("--n-openings", type=int, default=40, help="openings per form")
+    p.add_argument("--forms", nargs="*", default=list(EVAL_FORMS))
+    p.add_argument("--latency-requests", type=int, default=20)
+    p.add_argument("--threads", type=int, default=0)
+
+
+@torch.no_grad()
+def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400) -> dict:
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from training.dataset import encode, example_texts, pack
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
+    block = min(256, model.config.n_positions - 1)
+    blocks = pack(encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer), block, 0)
+    blocks = blocks[:max_blocks]
+    total = 0.0
+    for i in range(0, len(blocks), 16):
+        b = blocks[i:i + 16]
+        logits = model(input_ids=b[:, :-1]).logits
+        total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1),
+                                                         reduction="sum"))
+    tokens = blocks[:, 1:].numel()
+    return {"loss": round(total / tokens, 4), "perplexity": round(math.exp(total / tokens), 2), "tokens": tokens}
+
+
+def generation_metrics(poems, items: list[Opening], training_lines: set[str], known: set[str], constrained: bool
+                       ) -> dict:
+    scores, written = [], []
+    rouge, bleu = [], []
+    for poem, item in zip(poems, items):
+        if constrained:
+            lines, s = list(poem.lines), poem.scores.as_dict()
+        else:
+            lines, s = score_unconstrained(poem)
+        scores.append(s)
+        generated = lines[1:]
+        written.append(generated)
+        hyp, ref = " ".join(generated), " ".join(item.reference)
+        rouge.append(metrics.rouge_l(hyp, ref))
+        bleu.append(metrics.bleu(hyp, ref))
+    n = len(scores)
+    out = {k: round(sum(s[k] for s in scores) / n, 4) for k in ("length", "tone", "rhyme", "total")}
+    out.update({
+        "n": n,
+        "distinct_1": round(metrics.distinct_n(written, 1), 4),
+        "distinct_2": round(metrics.distinct_n(written, 2), 4),
+        "copy_rate": round(metrics.copy_rate([ln for w in written for ln in w], training_lines), 4),
+        "known_syllables": round(metrics.known_syllable_rate([ln for w in written for ln in w], known), 4),
+        "rouge_l": round(sum(rouge) / n, 4),
+        "bleu": round(sum(bleu) / n, 4),
+    })
+    return out
+
+
+async def generate_eval(model_dir: Path, by_form: dict[str, list[Opening]], training_lines: set[str],
+                        threads: int | None) -> tuple[dict, dict]:
+    known = known_syllables(training_lines)
+    results: dict = {"constrained": {}, "unconstrained": {}}
+    samples: dict = {"constrained": {}, "unconstrained": {}}
+    for constrained in (True, False):
+        mode = "constrained" if constrained else "unconstrained"
+        backend = HFBackend(model_dir, threads=threads)
+        engine = await PoemEngine.create(backend, constrained=constrained)
+        try:
+            for form, items in by_form.items():
+                if not items:
+                    continue
+                t = time.perf_counter()
+                reqs = [PoemRequest(o.line, form=form, settings=SamplingSettings(seed=i)) for i, o in enumerate(items)]
+                poems = await write_all(engine, reqs)
+                results[mode][form] = generation_metrics(poems, items, training_lines, known, constrained)
+                results[mode][form]["seconds"] = round(time.perf_counter() - t, 1)
+                # No samples are kept: each opens with a line of a corpus poem, and the corpus is not
+                # republished. Samples for the model card are written from openings of our own
+                # (`python -m engine generate`, see the README).
+                print(f"{mode:>13} {form:>6}: " + ", ".join(f"{k}={v}" for k, v in results[mode][form].items()))
+        finally:
+            await engine.close()
+    return results, samples
+
+
+def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_FORMS, latency_requests: int = 20,
+             threads: int | None = None) -> dict:
+    t0 = time.perf_counter()
+    info = read_model_info(model_dir)
+    train = read_split(data_dir / "train.jsonl")
+    training_lines = training_line_set(train)
+    test = read_split(data_dir / "test.jsonl")
+    by_form = openings(test, training_lines, tuple(forms), n_openings)
+    ppl = validation_perplexity(model_dir, data_dir)
+    print(f"validation perplexity {ppl['perplexity']} (loss {ppl['loss']}, {ppl['tokens']} tokens)")
+    results, samples = asyncio.run(generate_eval(model_dir, by_form, training_lines, threads))
+    lat_openings = [(f, o.line) for f in ("5chu", "lucbat") for o in by_form.get(f, [])[:10]] or \
+        [(f, o.line) for f, items in by_form.items() for o in items[:10]]
+    lat = asyncio.run(latency(model_dir, SamplingSettings(), latency_requests, lat_openings, threads)) \
+        if latency_requests and lat_openings else {}
+    if lat:
+        print(f"latency, one 4-line poem for one user: p50 {lat['p50_s']} s, p90 {lat['p90_s']} s")
+    report = {
+        "model": info.version,
+        "defaults": info.defaults,
+        "validation": ppl,
+        "generation": results,
+        "openings_per_form": {f: len(v) for f, v in by_form.items()},
+        "latency_4_lines": lat,
+        "torch_threads": threads or "the HF backend's default",
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (model_dir / "eval.json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (model_dir / "eval.md").write_text(markdown(report), encoding="utf-8")
+    return report
+
+
+def markdown(report: dict) -> str:
+    rows = ["| form | decoding | n | length | tone | rhyme | **total** | distinct-1 | distinct-2 | copy rate | "
+            "known syllables | ROUGE-L | BLEU-4 |",
+            "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"]
+    gen = report["generation"]
+    for form in gen.get("constrained", {}):
+        for mode in ("constrained", "unconstrained"):
+            r = gen.get(mode, {}).get(form)
+            if r:
+                rows.append(f"| {form} | {mode} | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | {r['rhyme']:.3f} | "
+                            f"**{r['total']:.3f}** | {r['distinct_1']:.3f} | {r['distinct_2']:.3f} | "
+                            f"{100 * r['copy_rate']:.1f}% | {100 * r['known_syllables']:.1f}% | {r['rouge_l']:.3f} | "
+                            f"{r['bleu']:.3f} |")
+    v = report["validation"]
+    lat = report.get("latency_4_lines") or {}
+    head = [f"Validation perplexity: **{v['perplexity']}** (cross-entropy {v['loss']} nats/token over "
+            f"{v['tokens']} tokens of held-out poems).", ""]
+    if lat:
+        head += [f"Latency, one 4-line poem for one user with the default settings, {lat['n']} requests one after "
+                 f"another, {report['torch_threads']} torch threads: **p50 {lat['p50_s']} s**, p90 {lat['p90_s']} s.",
+                 ""]
+    head += [f"Sampling settings: the model's defaults {json.dumps(report['defaults'])}, seed = request index.", ""]
+    return "\n".join(head + rows) + "\n"
+
+
+def run(args) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return evaluate(args.model, args.data or Path(args.work) / "data", args.n_openings, tuple(args.forms),
+                    args.latency_requests, args.threads or None)

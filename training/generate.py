@@ -1,0 +1,129 @@
+"""Writing poems with a model directory through the real engine (PoemEngine + HFBackend), for evaluation.
+
+Openings come from held-out poems: the first line of a test-split poem whose
+first stanza has the form, and whose first line occurs nowhere in the
+training split; the real continuation (lines 2-4) is kept as the reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.backends.hf import HFBackend
+from engine.engine import PoemEngine
+from engine.forms import LINES_PER_STANZA, check, label_form
+from engine.prompt import FORM_TAGS, LINE_SEPARATOR
+from engine.request import Poem, PoemRequest
+from engine.settings import SamplingSettings
+from training.corpus import CleanPoem, poem_key_text
+
+
+@dataclass(frozen=True)
+class Opening:
+    form: str
+    line: str
+    reference: tuple[str, ...]  # the poem's real lines 2-4
+
+
+def openings(test: list[CleanPoem], training_lines: set[str], forms: tuple[str, ...], per_form: int
+             ) -> dict[str, list[Opening]]:
+    """Up to `per_form` openings per form, in the split's (hash) order: deterministic."""
+    out: dict[str, list[Opening]] = {f: [] for f in forms}
+    seen: set[str] = set()
+    for poem in test:
+        stanza = list(poem.lines[:LINES_PER_STANZA])
+        if len(stanza) < LINES_PER_STANZA:
+            continue
+        form = label_form(stanza)
+        key = poem_key_text(stanza[0])
+        if form not in out or len(out[form]) >= per_form or key in training_lines or key in seen:
+            continue
+        seen.add(key)
+        out[form].append(Opening(form, stanza[0], tuple(stanza[1:])))
+    return out
+
+
+def training_line_set(train: list[CleanPoem]) -> set[str]:
+    return {poem_key_text(ln) for p in train for ln in p.lines}
+
+
+def known_syllables(training_lines: set[str], min_count: int = 3) -> set[str]:
+    """Syllables (lower case) written at least `min_count` times in the training split's lines."""
+    counts: dict[str, int] = {}
+    for line in training_lines:
+        for w in line.split():
+            counts[w] = counts.get(w, 0) + 1
+    return {w for w, n in counts.items() if n >= min_count}
+
+
+async def write_all(engine: PoemEngine, requests: list[PoemRequest], concurrency: int = 16) -> list[Poem]:
+    """Write every request, `concurrency` at a time (the backend batches them together)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(req: PoemRequest) -> Poem:
+        async with gate:
+            return await engine.write(req)
+
+    return await asyncio.gather(*(one(r) for r in requests))
+
+
+def score_unconstrained(poem: Poem) -> tuple[list[str], dict]:
+    """Free decoding knows no line count: score its first stanza's worth of lines."""
+    lines = list(poem.lines[: poem.stanzas * LINES_PER_STANZA])
+    return lines, check(lines, poem.form, poem.stanzas).as_dict()
+
+
+async def latency(model_dir: Path, settings: SamplingSettings, n: int = 20, form_openings: list[tuple[str, str]] = (),
+                  threads: int | None = None) -> dict:
+    """Seconds for one 4-line poem for one user (requests one after another): p50 and p90."""
+    backend = HFBackend(model_dir, threads=threads)
+    engine = await PoemEngine.create(backend)
+    try:
+        await engine.write(PoemRequest(form_openings[0][1], form=form_openings[0][0], settings=settings))  # warm-up
+        times = []
+        for i in range(n):
+            form, line = form_openings[i % len(form_openings)]
+            t = time.perf_counter()
+            await engine.write(PoemRequest(line, form=form, settings=settings.replace(seed=i)))
+            times.append(time.perf_counter() - t)
+    finally:
+        await engine.close()
+    times.sort()
+    return {"n": n, "p50_s": round(statistics.median(times), 3), "p90_s": round(times[int(0.9 * (n - 1))], 3),
+            "mean_s": round(sum(times) / n, 3)}
+
+
+class Scorer:
+    """The model's own perplexity of a generated poem (its lines after the opening)."""
+
+    def __init__(self, model_dir: Path):
+        from transformers import AutoTokenizer, GPT2LMHeadModel
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True,
+                                                     dtype=torch.float32).eval()
+
+    @torch.no_grad()
+    def nll(self, form: str, lines: list[str]) -> tuple[float, int]:
+        """Summed negative log-likelihood of lines[1:] given the tag and lines[0], and its token count."""
+        prefix = self.tokenizer(FORM_TAGS[form] + lines[0] + LINE_SEPARATOR, add_special_tokens=False)["input_ids"]
+        rest = self.tokenizer(LINE_SEPARATOR.join(lines[1:]), add_special_tokens=False)["input_ids"]
+        if not rest:
+            return 0.0, 0
+        ids = torch.tensor([prefix + rest])
+        logits = self.model(input_ids=ids).logits[0, len(prefix) - 1:-1]
+        loss = torch.nn.functional.cross_entropy(logits, ids[0, len(prefix):], reduction="sum")
+        return float(loss), len(rest)
+
+    def perplexity(self, items: list[tuple[str, list[str]]]) -> float:
+        total, count = 0.0, 0
+        for form, lines in items:
+            n, c = self.nll(form, lines)
+            total, count = total + n, count + c
+        return math.exp(total / count) if count else float("nan")

@@ -1,0 +1,254 @@
+"""Train a GPT-2 on the poems (from scratch, or fine-tuning a local checkpoint) and write a model directory.
+
+    python -m training train --config cpu --out models/tho-gpt2-cpu --max-minutes 70
+    python -m training train --config base --out models/tho-gpt2-base --init-from ~/gpt2-vi   # fine-tune
+    python -m training train ... --resume        # go on from build/runs/<out name>/ckpt.pt
+
+A plain PyTorch loop, nanoGPT style: packed blocks of tokens, AdamW, linear
+warm-up then cosine decay, gradient accumulation, bf16 autocast on a GPU.
+The schedule's progress is the larger of steps done / --max-steps and minutes
+spent / --max-minutes, so a run cut by its time budget still ends on a low
+learning rate. Every --save-every steps (and at the end) it saves a checkpoint
+to resume from and exports the model directory, so a run killed half-way still
+leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from engine.model_dir import write_metadata
+from training.corpus import data_hash, read_split
+from training.dataset import encode, example_texts, pack
+from training.lexicon import write_lexicon
+from training.model import CONFIGS, build_model, load_for_finetuning
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
+    p.add_argument("--out", type=Path, required=True, help="the model directory to write")
+    p.add_argument("--version", help="model version (default: the directory name)")
+    p.add_argument("--init-from", type=Path, help="fine-tune this local GPT-2 checkpoint instead of pretraining")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: <work>/tokenizer)")
+    p.add_argument("--data", type=Path, help="data directory with train/validation.jsonl (default: <work>/data)")
+    p.add_argument("--limit-poems", type=int, help="use only the first N training poems (smoke runs)")
+    p.add_argument("--block", type=int, default=256, help="tokens per training row")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--grad-accum", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--min-lr", type=float, default=5e-5)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=200, help="warm-up steps")
+    p.add_argument("--max-steps", type=int, default=100_000)
+    p.add_argument("--max-minutes", type=float, default=0, help="wall-clock budget (0: none)")
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-batches", type=int, default=20)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=1337)
+
+
+def lr_at(progress: float, step: int, args) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, progress)
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def validation_loss(model, blocks: torch.Tensor, batch_size: int, max_batches: int, device, amp) -> float:
+    model.eval()
+    losses = []
+    for i in range(0, min(len(blocks), batch_size * max_batches), batch_size):
+        b = blocks[i:i + batch_size].to(device)
+        with amp():
+            losses.append(float(_loss(model, b)))
+    model.train()
+    return sum(losses) / max(1, len(losses))
+
+
+def _loss(model, b: torch.Tensor) -> torch.Tensor:
+    logits = model(input_ids=b[:, :-1]).logits
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1))
+
+
+def export(model, tokenizer, out: Path, version: str, metadata: dict) -> None:
+    """The model directory: fp16 safetensors in shards of at most 15 MB, tokenizer, metadata."""
+    out.mkdir(parents=True, exist_ok=True)
+    gen_path = out / "generation_config.json"
+    kept = gen_path.read_text(encoding="utf-8") if gen_path.is_file() else None  # the sweep's choice survives
+    half = type(model)(model.config)
+    half.load_state_dict(model.state_dict())
+    half = half.half()
+    half.save_pretrained(out, max_shard_size="15MB", safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    if kept is not None:
+        gen_path.write_text(kept, encoding="utf-8")
+    write_metadata(out, version, **metadata)
+    for f in out.iterdir():  # safetensors files come out owner-only; the model directory is shared
+        if f.is_file():
+            f.chmod(0o644)
+
+
+def plot_losses(history: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps, train = zip(*history["train"]) if history["train"] else ((), ())
+    if train:
+        k = max(1, len(train) // 100)  # moving average over ~1% of the run
+        smooth = [sum(train[max(0, i - k):i + 1]) / len(train[max(0, i - k):i + 1]) for i in range(len(train))]
+        ax.plot(steps, smooth, label="train (smoothed)")
+    if history["validation"]:
+        vs, vl = zip(*history["validation"])
+        ax.plot(vs, vl, "o-", label="validation")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.set_title("Training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(args) -> Path:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    work = Path(args.work)
+    data_dir = args.data or work / "data"
+    out: Path = args.out
+    version = args.version or out.name
+    run_dir = work / "runs" / out.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else _no_amp
+
+    if args.init_from:
+        model, tokenizer = load_for_finetuning(args.init_from)
+    else:
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer or work / "tokenizer"), local_files_only=True)
+        model = build_model(args.config, tokenizer)
+    block = min(args.block, model.config.n_positions - 1)
+
+    train_poems = read_split(data_dir / "train.jsonl")[: args.limit_poems]
+    val_poems = read_split(data_dir / "validation.jsonl")
+    t0 = time.time()
+    train_examples = encode(list(example_texts(train_poems)), tokenizer)
+    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
+    n_tokens = sum(map(len, train_examples))
+    print(f"{len(train_poems)} poems, {len(train_examples)} examples, {n_tokens} tokens "
+          f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {args.config if not args.init_from else args.init_from}, {n_params / 1e6:.1f}M parameters, "
+          f"device {device}")
+
+    model.to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    state = {"step": 0, "epoch": 0, "row": 0, "elapsed": 0.0, "history": {"train": [], "validation": []}}
+    ckpt_path = run_dir / "ckpt.pt"
+    if args.resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        print(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
+
+    command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    metadata = {"config": args.config if not args.init_from else f"init-from:{args.init_from}",
+                "architecture": dict(zip(("layers", "heads", "width", "context"),
+                                         (model.config.n_layer, model.config.n_head, model.config.n_embd,
+                                          model.config.n_positions))),
+                "parameters": n_params, "device": torch.cuda.get_device_name() if device.type == "cuda" else
+                f"cpu ({torch.get_num_threads()} torch threads)", "data_hash": data_hash([data_dir / "train.jsonl"]),
+                "train_poems": len(train_poems),
+                "data_summary": json.loads((data_dir / "summary.json").read_text(encoding="utf-8"))
+                if (data_dir / "summary.json").is_file() else {}, "train_tokens": n_tokens, "command": command,
+                "hyperparameters": {k: getattr(args, k) for k in ("block", "batch_size", "grad_accum", "lr", "min_lr",
+                                                                  "weight_decay", "warmup", "max_steps",
+                                                                  "max_minutes", "seed")}}
+
+    def save(final: bool = False) -> None:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                    "args": vars(args)}, ckpt_path)
+        val = state["history"]["validation"][-1][1] if state["history"]["validation"] else None
+        export(model, tokenizer, out, version, {**metadata, "steps": state["step"], "epochs": round(
+            state["epoch"] + state["row"] / max(1, rows_per_epoch), 3), "minutes": round(state["elapsed"] / 60, 1),
+            "validation_loss": val, "finished": final})
+        plot_losses(state["history"], out / "loss.png")
+        write_lexicon((p.lines for p in train_poems), out)  # real syllables, for the engine's forced rhymes
+        (run_dir / "history.json").write_text(json.dumps(state["history"]), encoding="utf-8")
+
+    rows = pack(train_examples, block, seed=args.seed + state["epoch"])
+    rows_per_epoch = len(rows)
+    per_step = args.batch_size * args.grad_accum
+    budget = args.max_minutes * 60
+    started = time.time() - state["elapsed"]
+    bar = tqdm(total=args.max_steps, initial=state["step"], desc="train", unit="step", mininterval=5)
+    while state["step"] < args.max_steps:
+        elapsed = time.time() - started
+        if budget and elapsed >= budget:
+            break
+        progress = max(state["step"] / args.max_steps, elapsed / budget if budget else 0.0)
+        lr = lr_at(progress, state["step"], args)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for _ in range(args.grad_accum):
+            if state["row"] + args.batch_size > rows_per_epoch:
+                state["epoch"] += 1
+                state["row"] = 0
+                rows = pack(train_examples, block, seed=args.seed + state["epoch"])
+            batch = rows[state["row"]: state["row"] + args.batch_size].to(device)
+            state["row"] += args.batch_size
+            with amp():
+                loss = _loss(model, batch) / args.grad_accum
+            loss.backward()
+            total += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] += 1
+        state["elapsed"] = time.time() - started
+        state["history"]["train"].append((state["step"], total))
+        bar.update(1)
+        bar.set_postfix(loss=f"{total:.3f}", lr=f"{lr:.1e}", epoch=state["epoch"], refresh=False)
+        if state["step"] % args.eval_every == 0:
+            v = validation_loss(model, val_blocks, args.batch_size, args.eval_batches, device, amp)
+            state["history"]["validation"].append((state["step"], v))
+            tqdm.write(f"step {state['step']}: train {total:.3f} validation {v:.3f} (ppl {math.exp(v):.1f}) "
+                       f"lr {lr:.1e} {state['elapsed'] / 60:.1f} min, {state['step'] * per_step * block / max(1, state['elapsed']):.0f} tok/s")
+        if state["step"] % args.save_every == 0:
+            save()
+    bar.close()
+    v = validation_loss(model, val_blocks, args.batch_size, args.eval_batches, device, amp)
+    state["history"]["validation"].append((state["step"], v))
+    print(f"done: {state['step']} steps, {state['elapsed'] / 60:.1f} min, validation loss {v:.3f} "
+          f"(ppl {math.exp(v):.1f})")
+    save(final=True)
+    return out
+
+
+class _no_amp:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ GRAMMAR_CACHE_SIZE = 2048  # rhyme segments differ by partner syllable: keep man
 class _Request:
     job: GenerationJob
     prompt_ids: list[int]
-    resolve: "callable"  # called in the worker with the list of completions or an exception
+    resolve: Callable[[object], None]  # called in the worker with the completions or an exception
     grammar: object | None
     cancelled: threading.Event = field(default_factory=threading.Event)
     rows: list["_Row"] = field(default_factory=list)

@@ -8,10 +8,10 @@ message that names the variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from engine.backends import BACKENDS
 from engine.forms import DEFAULT_FORM, FORM_IDS

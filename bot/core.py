@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot import texts
-from bot.store import NewPoem, Store, StoredPoem
+from bot.store import NewPoem, Store
 from engine.engine import PoemEngine
 from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS
 from engine.request import InvalidRequest, PoemRequest
@@ -64,9 +64,15 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch) and not ch.isspace())
 
 
+def setting_key(name: str) -> str | None:
+    """The internal name for what a user typed ("nhietdo" or "temperature"), or None."""
+    folded = _fold(name)
+    return SETTING_NAMES.get(folded, folded if folded in SETTING_ORDER else None)
+
+
 def parse_setting(name: str, raw: str) -> tuple[str, object]:
     """A user's (name, value) -> (internal name, checked value), or SettingError/KeyError."""
-    key = SETTING_NAMES.get(_fold(name), _fold(name) if _fold(name) in SETTING_ORDER else None)
+    key = setting_key(name)
     if key is None:
         raise KeyError(name)
     if key == "form":
@@ -252,7 +258,7 @@ class Core:
             await self.store.reset_settings(user)
             return Reply(texts.SETTINGS_RESET, buttons=await self._settings_buttons(user))
         name = parts[0]
-        known = SETTING_NAMES.get(_fold(name), _fold(name) if _fold(name) in SETTING_ORDER else None)
+        known = setting_key(name)
         if known is None:
             return Reply(texts.SETTING_UNKNOWN.format(name=name, names=", ".join(SETTING_NAMES)), error=True)
         label = texts.SETTING_LABELS[known]
@@ -322,6 +328,3 @@ class Core:
         counts = await self.store.delete_user_data(user)
         return Reply(texts.DELETED.format(poems=counts.get("poems", 0), ratings=counts.get("ratings", 0),
                                           settings=counts.get("settings", 0)))
-
-    async def last_poem(self, user: str) -> StoredPoem | None:
-        return await self.store.last_poem(user)

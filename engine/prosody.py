@@ -75,10 +75,6 @@ _ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
 _WORD_SPLIT = re.compile(r"[\s\-–—/]+")
 
 
-def is_vietnamese_letter(ch: str) -> bool:
-    return ch in _LETTER_SET
-
-
 def syllables(line: str) -> list[str]:
     """Split a line into its syllables, dropping punctuation around them.
 
@@ -91,10 +87,6 @@ def syllables(line: str) -> list[str]:
         if any(ch.isalpha() for ch in word):
             out.append(word)
     return out
-
-
-def count_syllables(line: str) -> int:
-    return len(syllables(line))
 
 
 @lru_cache(maxsize=65536)

@@ -221,7 +221,10 @@ class Core:
         last = await self.store.last_poem(user)
         if last is None:
             return Reply(texts.NO_POEM_YET, error=True)
-        return await self.tho(user, last.opening, form=last.form, new_seed=True)
+        reply = await self.tho(user, last.opening, form=last.form, new_seed=True)
+        if reply.poem_id is not None:  # a weak "not this one" for the last poem (training.feedback)
+            await self.store.record_regeneration(user, last.id, reply.poem_id)
+        return reply
 
     async def danhgia(self, user: str, args: str = "") -> Reply:
         """Rate the user's last poem: /danhgia 4."""

@@ -150,6 +150,19 @@ MIGRATIONS: Final[list[str]] = [
     CREATE UNIQUE INDEX model_versions_one_serving
         ON model_versions(status) WHERE status = 'serving';
     """,
+    # 1 -> 2: /tholai as an implicit signal.  A row says: this user asked for
+    # `poem_id`'s opening again (and got `new_poem_id`) `seconds_after` seconds
+    # after `poem_id` was written: a weak "not this one" (training.feedback).
+    """
+    CREATE TABLE regenerations (
+        new_poem_id    INTEGER PRIMARY KEY REFERENCES poems(id) ON DELETE CASCADE,
+        poem_id        INTEGER NOT NULL REFERENCES poems(id) ON DELETE CASCADE,
+        user_key       TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        seconds_after  REAL NOT NULL CHECK (seconds_after >= 0),
+        created_at     TEXT NOT NULL
+    );
+    CREATE INDEX regenerations_by_poem ON regenerations(poem_id);
+    """,
 ]
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -782,6 +795,27 @@ class Store:
                 (after_id, min_ratings, float(min_stars), model_version, model_version),
             )
         return [RatedPoem(_poem_from_row(r), float(r["avg_stars"]), int(r["n_ratings"])) for r in rows]
+
+    async def record_regeneration(self, user_key: str, poem_id: int, new_poem_id: int) -> float:
+        """Record that ``user_key`` asked again (/tholai) for ``poem_id``'s opening and
+        got ``new_poem_id``; returns the seconds since ``poem_id`` was written.
+        LookupError for an unknown poem (nothing changes)."""
+        validate_user_key(user_key)
+        _validate_poem_id(poem_id)
+        _validate_poem_id(new_poem_id)
+        now = _now()
+        async with self._write() as db:
+            rows = list(await db.execute_fetchall("SELECT created_at FROM poems WHERE id = ?", (poem_id,)))
+            if not rows or not list(await db.execute_fetchall("SELECT 1 FROM poems WHERE id = ?", (new_poem_id,))):
+                raise LookupError(f"no poem with id {poem_id} or {new_poem_id}")
+            seconds = max(0.0, (_parse_ts(now) - _parse_ts(rows[0]["created_at"])).total_seconds())
+            await self._ensure_user(db, user_key, now)
+            await _exec(db,
+                "INSERT INTO regenerations (new_poem_id, poem_id, user_key, seconds_after, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(new_poem_id) DO NOTHING",
+                (new_poem_id, poem_id, user_key, seconds, now),
+            )
+            return seconds
 
     # ------------------------------------------------------------ privacy
 

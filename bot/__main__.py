@@ -14,13 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from pydantic import ValidationError
 
 from bot import texts
 from bot.config import Settings
+from bot.logsafe import setup_logging, update_secrets
 from bot.runtime import StartupError, open_runtime
+
+log = logging.getLogger("bot")
+SECRET_VARIABLES = ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", help="model directory (overrides THO_MODEL)")
     parser.add_argument("--db", help="SQLite database file (overrides THO_DB)")
     parser.add_argument("--backend", help="hf | vllm | remote (overrides THO_BACKEND)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (same as THO_LOG_LEVEL=DEBUG)")
     return parser.parse_args(argv)
 
 
@@ -48,8 +53,7 @@ def require_tokens(settings: Settings, mode: str) -> None:
             raise StartupError(texts.MISSING_TOKEN.format(name=name, hint="see README"))
 
 
-async def main(args: argparse.Namespace) -> None:
-    settings = load_settings(args)
+async def main(args: argparse.Namespace, settings: Settings) -> None:
     require_tokens(settings, args.mode)
     if args.mode == "swap":
         if not args.model:
@@ -79,17 +83,35 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.gather(*runners)
 
 
+def log_level(args: argparse.Namespace, settings: Settings | None) -> int:
+    if args.verbose:
+        return logging.DEBUG
+    if settings is not None and settings.log_level:
+        return getattr(logging, settings.log_level)
+    return logging.WARNING if args.mode == "console" else logging.INFO
+
+
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.mode == "console"
-                        else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Logging first, through the redactor, with the secrets the environment holds; .env's join below.
+    redactor = setup_logging(log_level(args, None), [os.environ.get(name) for name in SECRET_VARIABLES])
     try:
-        asyncio.run(main(args))
-    except (StartupError, ValidationError) as exc:
-        print(exc, file=sys.stderr)
+        settings = load_settings(args)
+    except ValidationError as exc:
+        print(redactor(str(exc)), file=sys.stderr)
+        return 2
+    update_secrets(redactor, settings.secrets())
+    logging.getLogger().setLevel(log_level(args, settings))
+    try:
+        asyncio.run(main(args, settings))
+    except StartupError as exc:
+        print(redactor(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:  # never Python's own traceback printer: it would bypass the redactor
+        log.critical("the bot stopped on an unexpected error", exc_info=True)
+        return 1
     return 0
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.backends import BACKENDS
@@ -19,6 +20,7 @@ from engine.forms import DEFAULT_FORM, FORM_IDS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL_POINTER = MODELS_DIR / "DEFAULT"  # holds the name of the shipped model's directory
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def default_model_dir() -> Path:
@@ -47,16 +49,25 @@ class Settings(BaseSettings):
     default_form: str = Field(DEFAULT_FORM, alias="THO_DEFAULT_FORM")
     poems_per_minute: int = Field(6, alias="THO_POEMS_PER_MINUTE", ge=1, le=600)
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="THO_ADMINS")
+    # Cost bounds (issue 12): one user cannot hold the machine.
+    poem_timeout_seconds: float = Field(60.0, alias="THO_POEM_TIMEOUT_SECONDS", gt=0, le=3600)
+    max_work: int = Field(16, alias="THO_MAX_WORK", ge=1, le=512)  # candidates x beams x stanzas of one poem
+    max_in_flight: int = Field(256, alias="THO_MAX_IN_FLIGHT", ge=1, le=100_000)  # poems being written at once
+    log_level: str | None = Field(None, alias="THO_LOG_LEVEL")  # None: INFO for the bots, WARNING in the console
 
     # Telegram
-    telegram_token: str | None = Field(None, alias="TELEGRAM_TOKEN")
+    telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_TOKEN")
     telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
     telegram_admin_chat: int | None = Field(None, alias="TELEGRAM_ADMIN_CHAT")
     telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_port: int = Field(8443, alias="TELEGRAM_WEBHOOK_PORT")
+    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
 
     # Discord
-    discord_token: str | None = Field(None, alias="DISCORD_TOKEN")
+    discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
+    # A Discord-compatible API and gateway elsewhere (a proxy; the tests' loopback server).
+    discord_api_url: str | None = Field(None, alias="DISCORD_API_URL")
+    discord_gateway_url: str | None = Field(None, alias="DISCORD_GATEWAY_URL")
 
     @field_validator("remote_urls", "admins", mode="before")
     @classmethod
@@ -78,6 +89,29 @@ class Settings(BaseSettings):
         if value not in FORM_IDS:
             raise ValueError(f"THO_DEFAULT_FORM must be one of {', '.join(FORM_IDS)}")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"THO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    def secrets(self) -> list[str]:
+        """Every value that must never reach a log: tokens, the webhook secret and path, the admin chat."""
+        values: list[str] = []
+        for secret in (self.telegram_token, self.discord_token, self.telegram_webhook_secret):
+            if secret is not None and secret.get_secret_value():
+                values.append(secret.get_secret_value())
+        if self.telegram_webhook_url:
+            path = urlsplit(self.telegram_webhook_url).path.strip("/")
+            if path:
+                values.append(path)
+        if self.telegram_admin_chat is not None:
+            values.append(str(self.telegram_admin_chat))
+        return values
 
     def backend_options(self) -> dict:
         """Keyword arguments for engine.backends.create_backend."""

@@ -12,7 +12,9 @@ import asyncio
 import logging
 
 import discord
+import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
 from bot import texts
 from bot.core import Core, Reply
@@ -263,9 +265,14 @@ def build_client(runtime: Runtime, **options) -> ThoClient:
 
 async def serve(runtime: Runtime) -> None:
     """Run the Discord bot until cancelled."""
-    token = runtime.settings.discord_token
+    settings = runtime.settings
+    token = settings.discord_token.get_secret_value() if settings.discord_token else ""
     if not token:
         raise StartupError(texts.MISSING_TOKEN.format(name="DISCORD_TOKEN", hint="bot token from the developer portal"))
+    if settings.discord_api_url:
+        discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
+    if settings.discord_gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
     client = build_client(runtime)
     try:
         await client.start(token)

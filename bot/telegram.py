@@ -156,7 +156,7 @@ async def notify_admins(context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
     try:
         await context.bot.send_message(chat, fit(text))
     except TelegramError:
-        log.exception("could not report to the admin chat %s", chat)
+        log.exception("could not report to the admin chat")  # its id stays out of the log
 
 
 def describe(update: object) -> str:
@@ -191,11 +191,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None = None) -> Application:
     """The PTB Application for this runtime, handlers registered; not started."""
     settings = runtime.settings
-    if not settings.telegram_token:
+    if not settings.telegram_token or not settings.telegram_token.get_secret_value():
         raise StartupError(texts.MISSING_TOKEN.format(name="TELEGRAM_TOKEN", hint="token from @BotFather"))
     base_url = settings.telegram_base_url.rstrip("/")
     base_file_url = base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
-    application = (Application.builder().token(settings.telegram_token)
+    application = (Application.builder().token(settings.telegram_token.get_secret_value())
                    .base_url(base_url).base_file_url(base_file_url)
                    .concurrent_updates(CONCURRENT_UPDATES)
                    .rate_limiter(rate_limiter or AIORateLimiter(max_retries=FLOOD_MAX_RETRIES))
@@ -227,8 +227,11 @@ async def running(runtime: Runtime, *, poll_timeout: float = POLL_TIMEOUT_SECOND
         updater = application.updater
         if settings.telegram_webhook_url:
             path = urlsplit(settings.telegram_webhook_url).path.lstrip("/")
+            secret = settings.telegram_webhook_secret
+            # Telegram sends the secret in a header with every update; PTB refuses requests without it.
             await updater.start_webhook(listen="0.0.0.0", port=settings.telegram_webhook_port, url_path=path,
                                         webhook_url=settings.telegram_webhook_url,
+                                        secret_token=secret.get_secret_value() if secret else None,
                                         allowed_updates=Update.ALL_TYPES)
         else:
             await updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)

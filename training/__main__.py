@@ -8,6 +8,7 @@ Usage (each step reads the previous one's output under --work, default build/):
     python -m training evaluate  --model models/tho-gpt2-cpu [--n-openings 120]
     python -m training sweep     --model models/tho-gpt2-cpu
     python -m training card      --model models/tho-gpt2-cpu
+    python -m training feedback export|run|simulate ...   (learning from ratings: training/feedback/)
 
 `data` writes build/data/{train,validation,test}.jsonl (cleaned poems; these
 stay out of the repository), `tokenizer` build/tokenizer/, `train` a model
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("card", help="write the model card README.md")
     p.add_argument("--model", type=Path, required=True)
 
+    p = sub.add_parser("feedback", help="learn from the bot's ratings: export, run a round, simulate")
+    from training.feedback.cli import add_arguments as add_feedback_arguments
+    add_feedback_arguments(p)
+
     args = parser.parse_args(argv)
     if args.command == "data":
         from training.corpus import AUTHOR_CAP, DEFAULT_CORPUS, prepare_files
@@ -75,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "card":
         from training.card import write_card
         write_card(args.model)
+    elif args.command == "feedback":
+        from training.feedback.cli import run as run_feedback
+        return run_feedback(args)
     return 0
 
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import unicodedata
-from collections import defaultdict, deque
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from bot import texts
+from bot import actions, texts
 from bot.store import NewPoem, Store
 from engine.engine import PoemEngine
 from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS
+from engine.model_dir import ModelDirError, read_model_info
 from engine.request import InvalidRequest, PoemRequest
 from engine.settings import SPECS, SamplingSettings, SettingError
 
@@ -32,14 +35,39 @@ log = logging.getLogger(__name__)
 SETTING_NAMES = {
     "nhietdo": "temperature", "topk": "top_k", "topp": "top_p", "lapphat": "repetition_penalty",
     "ngram": "no_repeat_ngram_size", "chienluoc": "strategy", "sochum": "num_beams", "ungvien": "candidates",
-    "hatgiong": "seed", "the": "form", "kho": "stanzas",
+    "hatgiong": "seed", "the": "form", "kho": "stanzas", "congkhai": "public",
 }
 SETTING_ORDER = tuple(SETTING_NAMES.values())
 STRATEGY_ALIASES = {"ngaunhien": "sample", "thamlam": "greedy", "chum": "beam"}
+YES_NO_WORDS = {"co": True, "khong": False, "bat": True, "tat": False, "1": True, "0": False}
 RESET_WORD = "macdinh"
 TEMPERATURE_PRESETS = {"ondinh": 0.6, "canbang": 0.9, "baybong": 1.2}
+# A value /caidat suggests when a user gives none (each one is accepted; tests/test_core_limits.py checks).
+SAMPLING_EXAMPLES = {"temperature": "0.9", "top_k": "50", "top_p": "0.9", "repetition_penalty": "1.1",
+                     "no_repeat_ngram_size": "3", "strategy": "ngaunhien", "num_beams": "4", "candidates": "2",
+                     "seed": "42"}
 RATE_WINDOW_SECONDS = 60.0
 TOP_LIMIT = 5
+TOP_MIN_RATERS = 2  # /top shows a poem only once this many users other than its author rated it
+ECHO_CHARS = 30  # at most this much of a refused value is repeated back to the user
+ADMIN_COMMANDS = ("trangthai", "mohinh")
+PROMOTE_WORD, ROLLBACK_WORD = "chon", "quaylai"
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def clean_input(text: str) -> str:
+    """What a user typed, with terminal escapes removed and control characters turned into spaces.
+
+    The engine drops control characters, which would glue "Mùa\\x00thu" into one word and leave
+    "[31m" of an ANSI colour code in the poem; here they become word breaks first.
+    """
+    text = _ANSI.sub(" ", text or "")
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
+def _echo(value: str) -> str:
+    value = value.strip()
+    return value if len(value) <= ECHO_CHARS else value[: ECHO_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -70,58 +98,130 @@ def setting_key(name: str) -> str | None:
     return SETTING_NAMES.get(folded, folded if folded in SETTING_ORDER else None)
 
 
+def _parse_form(raw: str) -> str:
+    folded = _fold(raw)
+    folded = folded if folded in FORM_IDS else f"{folded}chu" if f"{folded}chu" in FORM_IDS else folded
+    if folded not in FORM_IDS:
+        raise ValueError(raw)
+    return folded
+
+
+def _parse_stanzas(raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 2) or not MIN_STANZAS <= int(text) <= MAX_STANZAS:
+        raise ValueError(raw)
+    return int(text)
+
+
+def _parse_yes_no(raw: str) -> bool:
+    value = YES_NO_WORDS.get(_fold(raw))
+    if value is None:
+        raise ValueError(raw)
+    return value
+
+
+@dataclass(frozen=True)
+class BotSetting:
+    """A setting the bot keeps itself (the sampling ones live in engine.settings.SPECS)."""
+
+    parse: Callable[[str], object]  # raises ValueError
+    valid: str  # what /caidat says is valid
+    example: str  # a valid value, suggested when none was given
+    show: Callable[[object], str] = str
+    default: object = None  # None: chosen elsewhere (the form by the opening's length)
+
+
+BOT_SETTINGS: dict[str, BotSetting] = {
+    "form": BotSetting(_parse_form, ", ".join(FORM_IDS), "lucbat", texts.form_title),
+    "stanzas": BotSetting(_parse_stanzas, f"{MIN_STANZAS}..{MAX_STANZAS}", "2", default=MIN_STANZAS),
+    "public": BotSetting(_parse_yes_no, "co, khong", "khong", lambda v: texts.YES_NO[bool(v)], default=True),
+}
+
+
 def parse_setting(name: str, raw: str) -> tuple[str, object]:
     """A user's (name, value) -> (internal name, checked value), or SettingError/KeyError."""
     key = setting_key(name)
     if key is None:
         raise KeyError(name)
-    if key == "form":
-        folded = _fold(raw)
-        folded = folded if folded in FORM_IDS else f"{folded}chu" if f"{folded}chu" in FORM_IDS else folded
-        if folded not in FORM_IDS:
-            raise ValueError(raw)
-        return key, folded
-    if key == "stanzas":
-        try:
-            n = int(raw.strip())
-        except ValueError:
-            raise ValueError(raw) from None
-        if not MIN_STANZAS <= n <= MAX_STANZAS:
-            raise ValueError(raw)
-        return key, n
+    if key in BOT_SETTINGS:
+        return key, BOT_SETTINGS[key].parse(raw)
     if key == "strategy":
         raw = STRATEGY_ALIASES.get(_fold(raw), _fold(raw))
+    elif len(raw.strip()) > ECHO_CHARS:  # no number needs more; float() of a huge string is slow
+        raise SettingError(SPECS[key], raw)
     return key, SPECS[key].parse(raw)
 
 
 def valid_values(key: str) -> str:
-    if key == "form":
-        return ", ".join(FORM_IDS)
-    if key == "stanzas":
-        return f"{MIN_STANZAS}..{MAX_STANZAS}"
+    if key in BOT_SETTINGS:
+        return BOT_SETTINGS[key].valid
     if key == "strategy":
         return ", ".join(STRATEGY_ALIASES)
-    return SPECS[key].describe()
+    spec = SPECS[key]
+    if spec.kind is int:  # whole numbers in full: 2147483647, not 2.14748e+09
+        return f"{int(spec.low)}..{int(spec.high)}"
+    return spec.describe()
+
+
+def example_value(key: str) -> str:
+    return BOT_SETTINGS[key].example if key in BOT_SETTINGS else SAMPLING_EXAMPLES[key]
+
+
+def show_value(key: str, value: object) -> str:
+    """A stored setting as users read it (never an internal English word)."""
+    if key in BOT_SETTINGS:
+        return BOT_SETTINGS[key].show(value)
+    if key == "strategy":
+        return texts.STRATEGY_LABELS.get(str(value), str(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def work_of(settings: SamplingSettings, stanzas: int) -> tuple[int, int, int]:
+    """(candidates, beams, stanzas) that one poem with these resolved settings decodes."""
+    candidates = 1 if settings.strategy == "greedy" else int(settings.candidates or 1)
+    beams = int(settings.num_beams or 1) if settings.strategy == "beam" else 1
+    return candidates, beams, stanzas
 
 
 class RateLimiter:
-    """At most `limit` accepted requests per user in any RATE_WINDOW_SECONDS."""
+    """At most `limit` accepted requests per user in any RATE_WINDOW_SECONDS.
+
+    Bounded: a user's entry keeps at most `limit` times and is forgotten once
+    they all left the window (a sweep at most once per window drops them).
+    """
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.clock = clock
-        self._times: dict[str, deque[float]] = defaultdict(deque)
+        self._times: dict[str, deque[float]] = {}
+        self._next_sweep = float("-inf")
+
+    def __len__(self) -> int:
+        """Users currently remembered."""
+        return len(self._times)
 
     def retry_after(self, user: str) -> float:
         """Seconds until the user may ask again (0: now)."""
         now = self.clock()
-        times = self._times[user]
+        self._sweep(now)
+        times = self._times.get(user)
         while times and now - times[0] >= RATE_WINDOW_SECONDS:
             times.popleft()
+        if not times:
+            self._times.pop(user, None)
+            return 0.0
         return 0.0 if len(times) < self.limit else RATE_WINDOW_SECONDS - (now - times[0])
 
     def record(self, user: str) -> None:
-        self._times[user].append(self.clock())
+        self._times.setdefault(user, deque(maxlen=self.limit)).append(self.clock())
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + RATE_WINDOW_SECONDS
+        stale = [user for user, times in self._times.items() if not times or now - times[-1] >= RATE_WINDOW_SECONDS]
+        for user in stale:
+            del self._times[user]
 
 
 @dataclass
@@ -132,47 +232,65 @@ class Core:
     poems_per_minute: int = 6
     admins: frozenset[str] = frozenset()
     clock: Callable[[], float] = time.monotonic
+    poem_timeout_seconds: float = 60.0  # engine.write's deadline
+    max_work: int = 16  # candidates x beams x stanzas of one poem
+    max_in_flight: int = 256  # poems being written at once, all users together
+    # Called after an admin changed the serving model in the store; swaps this process's engine now.
+    on_serving_changed: Callable[[], Awaitable[object]] | None = None
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.poems_per_minute, self.clock)
-        self._limit_lock = asyncio.Lock()
+        self._busy: set[str] = set()  # users whose poem is being written (one each, at most max_in_flight)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._busy)
 
     # -- dispatch ----------------------------------------------------------------------------------
     async def command(self, user: str, name: str, args: str = "") -> Reply:
         """Run a typed command (`name` without the slash)."""
+        name, args = name.lower(), clean_input(args)
+        if name in ADMIN_COMMANDS:
+            # The one admin check. Anyone else gets exactly the answer for a command that does not exist.
+            if user not in self.admins:
+                return Reply(texts.UNKNOWN_COMMAND, error=True)
+            log.info("admin %s: /%s %s", user, name, _echo(args))
+            return await (self.trangthai if name == "trangthai" else self.mohinh)(user, args)
         handler = {
             "start": self.start, "giupdo": self.help, "help": self.help, "tho": self.tho, "tholai": self.tholai,
             "caidat": self.caidat, "danhgia": self.danhgia, "top": self.top, "xoadulieu": self.xoadulieu,
-        }.get(name.lower())
+        }.get(name)
         if handler is None:
             return Reply(texts.UNKNOWN_COMMAND, error=True)
         return await handler(user, args)
 
-    async def action(self, user: str, action: str) -> Reply:
-        """Run a button press; unknown or stale actions change nothing."""
-        kind, _, rest = action.partition(":")
-        try:
-            if kind == "rate":
-                poem_id, stars = rest.split(":")
-                return await self.rate(user, int(poem_id), int(stars))
-            if kind == "set":
-                name, value = rest.split(":", 1)
-                return await self.caidat(user, f"{name} {value}")
-            if kind == "reset":
-                return await self.caidat(user, RESET_WORD)
-            if kind == "delete":
-                return await self.delete_confirmed(user) if rest == "yes" else Reply(texts.DELETE_CANCELLED)
-        except ValueError:
-            pass
-        return Reply(texts.UNKNOWN_ACTION, error=True, answer=texts.UNKNOWN_ACTION)
+    async def action(self, user: str, data: str) -> Reply:
+        """Run a button press; malformed, stale or someone else's buttons change nothing."""
+        action = actions.parse(data)
+        if action is None:
+            return Reply(texts.UNKNOWN_ACTION, error=True, answer=texts.UNKNOWN_ACTION)
+        if isinstance(action, actions.Rate):  # anyone who sees a poem may rate it, once each
+            return await self.rate(user, action.poem_id, action.stars)
+        if action.owner != user:
+            return Reply(texts.NOT_YOUR_BUTTON, error=True, answer=texts.NOT_YOUR_BUTTON)
+        if isinstance(action, actions.SetOption):
+            reply = await self.caidat(user, f"{action.name} {action.value}")
+            return reply if not reply.error else Reply(reply.text, error=True, answer=reply.text)
+        if isinstance(action, actions.Reset):
+            return await self.caidat(user, RESET_WORD)
+        return await self.delete_confirmed(user) if action.confirmed else Reply(texts.DELETE_CANCELLED)
 
     # -- commands ----------------------------------------------------------------------------------
     async def start(self, user: str, args: str = "") -> Reply:
         return Reply(texts.WELCOME)
 
+    def help_text(self) -> str:
+        return texts.HELP.format(per_minute=self.poems_per_minute, max_work=self.max_work,
+                                 timeout=f"{self.poem_timeout_seconds:g}")
+
     async def help(self, user: str, args: str = "") -> Reply:
-        return Reply(texts.HELP)
+        return Reply(self.help_text())
 
     async def tho(self, user: str, args: str = "", form: str | None = None, new_seed: bool = False) -> Reply:
         """Write a poem that opens with `args`, with the user's settings."""
@@ -181,15 +299,36 @@ class Core:
             request = self._request(args, prefs, form, new_seed)
         except InvalidRequest as exc:
             return Reply(self._opening_error(exc), error=True)
-        async with self._limit_lock:
-            wait = self.limiter.retry_after(user)
-            if wait > 0:
-                return Reply(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), error=True)
-            self.limiter.record(user)
+        too_heavy = self._too_heavy(request.settings, request.stanzas)
+        if too_heavy:
+            return Reply(too_heavy, error=True)
+        # Checks and bookkeeping below run without an await between them: no other task interleaves.
+        if user in self._busy:
+            return Reply(texts.BUSY, error=True)
+        if len(self._busy) >= self.max_in_flight:
+            return Reply(texts.OVERLOADED, error=True)
+        wait = self.limiter.retry_after(user)
+        if wait > 0:
+            return Reply(texts.RATE_LIMITED.format(seconds=max(1, round(wait))), error=True)
+        self.limiter.record(user)
+        self._busy.add(user)
         try:
-            poem = await self.engine.write(request)
+            return await self._write(user, request)
+        finally:
+            self._busy.discard(user)
+
+    async def _write(self, user: str, request: PoemRequest) -> Reply:
+        try:
+            async with asyncio.timeout(self.poem_timeout_seconds) as deadline:
+                poem = await self.engine.write(request)  # cancelled at the deadline: its decoding stops
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            if not deadline.expired():
+                log.exception("writing a poem for %s failed", user)
+                return Reply(texts.APOLOGY, failed=True)
+            log.warning("a poem for %s took over %g s and was cancelled", user, self.poem_timeout_seconds)
+            return Reply(texts.POEM_TIMEOUT.format(seconds=self.poem_timeout_seconds), error=True)
         except Exception:
             log.exception("writing a poem for %s failed", user)
             return Reply(texts.APOLOGY, failed=True)
@@ -201,12 +340,22 @@ class Core:
                                           temperature=poem.settings.temperature, seed=poem.seed)
         return Reply(f"{poem.text}\n\n{footer}", buttons=(self.rating_buttons(poem_id, None),), poem_id=poem_id)
 
+    def _too_heavy(self, sampling: SamplingSettings, stanzas: int) -> str | None:
+        """The refusal when one poem with these settings would decode more than max_work, else None."""
+        resolved = sampling.replace(seed=0).resolve(self.engine.backend.info.defaults)
+        candidates, beams, stanzas = work_of(resolved, stanzas)
+        work = candidates * beams * stanzas
+        if work <= self.max_work:
+            return None
+        return texts.TOO_HEAVY.format(candidates=candidates, beams=beams, stanzas=stanzas, work=work,
+                                      limit=self.max_work)
+
     def _request(self, opening: str, prefs: dict, form: str | None, new_seed: bool) -> PoemRequest:
         sampling = SamplingSettings.from_dict({k: v for k, v in prefs.items() if k in SPECS})
         if new_seed:
             sampling = sampling.replace(seed=None)
-        return PoemRequest(opening=opening, form=form or prefs.get("form"), stanzas=int(prefs.get("stanzas", 1)),
-                           settings=sampling, default_form=self.default_form)
+        return PoemRequest(opening=clean_input(opening), form=form or prefs.get("form"),
+                           stanzas=int(prefs.get("stanzas", 1)), settings=sampling, default_form=self.default_form)
 
     @staticmethod
     def _opening_error(exc: InvalidRequest) -> str:
@@ -238,7 +387,7 @@ class Core:
         return await self.rate(user, last.id, stars)
 
     async def rate(self, user: str, poem_id: int, stars: int) -> Reply:
-        if not 1 <= stars <= 5:
+        if not 1 <= stars <= 5 or not 1 <= poem_id <= actions.MAX_POEM_ID:
             return Reply(texts.RATE_USAGE, error=True, answer=texts.RATE_USAGE)
         try:
             result = await self.store.rate(user, poem_id, stars)
@@ -250,7 +399,7 @@ class Core:
 
     @staticmethod
     def rating_buttons(poem_id: int, chosen: int | None) -> tuple[Button, ...]:
-        return tuple(Button(texts.stars(chosen, n), f"rate:{poem_id}:{n}") for n in range(1, 6))
+        return tuple(Button(texts.stars(chosen, n), actions.Rate(poem_id, n).encode()) for n in range(1, 6))
 
     async def caidat(self, user: str, args: str = "") -> Reply:
         """Show settings; `<name> <value>` sets one; `macdinh` resets all, `<name> macdinh` one."""
@@ -263,13 +412,17 @@ class Core:
         name = parts[0]
         known = setting_key(name)
         if known is None:
-            return Reply(texts.SETTING_UNKNOWN.format(name=name, names=", ".join(SETTING_NAMES)), error=True)
+            return Reply(texts.SETTING_UNKNOWN.format(name=_echo(name), names=", ".join(SETTING_NAMES)), error=True)
+        name = _fold(name)
         label = texts.SETTING_LABELS[known]
         if len(parts) == 1:
-            return Reply(texts.SETTING_NEEDS_VALUE.format(name=name, example=valid_values(known).split()[0]),
-                         error=True)
+            return Reply(texts.SETTING_NEEDS_VALUE.format(name=name, example=example_value(known)), error=True)
         raw = parts[1]
+        prefs = await self.store.get_settings(user)
         if _fold(raw) == RESET_WORD:
+            too_heavy = self._settings_too_heavy({k: v for k, v in prefs.items() if k != known})
+            if too_heavy:
+                return Reply(too_heavy, error=True)
             await self.store.reset_settings(user, [known])
             return Reply(texts.SETTING_SAVED.format(label=label, value=texts.SETTING_MODEL_DEFAULT))
         if known == "temperature" and _fold(raw) in TEMPERATURE_PRESETS:
@@ -277,16 +430,23 @@ class Core:
         try:
             key, value = parse_setting(name, raw)
         except (SettingError, ValueError):
-            return Reply(texts.SETTING_BAD_VALUE.format(value=raw, label=label, valid=valid_values(known)),
+            return Reply(texts.SETTING_BAD_VALUE.format(value=_echo(raw), label=label, valid=valid_values(known)),
                          error=True)
+        too_heavy = self._settings_too_heavy({**prefs, key: value})
+        if too_heavy:
+            return Reply(too_heavy, error=True)
         await self.store.set_setting(user, key, value)
-        shown = texts.form_title(value) if key == "form" else value
-        return Reply(texts.SETTING_SAVED.format(label=label, value=shown), buttons=await self._settings_buttons(user))
+        return Reply(texts.SETTING_SAVED.format(label=label, value=show_value(key, value)),
+                     buttons=await self._settings_buttons(user))
+
+    def _settings_too_heavy(self, prefs: dict) -> str | None:
+        sampling = SamplingSettings.from_dict({k: v for k, v in prefs.items() if k in SPECS})
+        return self._too_heavy(sampling, int(prefs.get("stanzas", MIN_STANZAS)))
 
     async def _show_settings(self, user: str) -> Reply:
         prefs = await self.store.get_settings(user)
         defaults = {**SamplingSettings().resolve(self.engine.backend.info.defaults).as_dict(),
-                    "form": None, "stanzas": 1}
+                    **{key: setting.default for key, setting in BOT_SETTINGS.items()}}
         lines = [texts.SETTINGS_TITLE]
         for short, key in SETTING_NAMES.items():
             if key in prefs:
@@ -294,27 +454,32 @@ class Core:
             else:
                 value = defaults.get(key) if key != "seed" else None
                 mark = texts.SETTING_DEFAULT_MARK
-            if key == "form":
-                value = texts.form_title(value) if value else texts.form_title(self.default_form) + " (tự chọn)"
-            elif key == "strategy":
-                value = texts.STRATEGY_LABELS.get(value, value)
+            if key == "form" and not value:
+                value = texts.form_title(self.default_form) + " (tự chọn)"
             elif value is None:
                 value = texts.SETTING_MODEL_DEFAULT
+            else:
+                value = show_value(key, value)
             lines.append(texts.SETTING_LINE.format(name=short, label=texts.SETTING_LABELS[key], value=value,
                                                    default=mark))
         lines.append(texts.SETTINGS_HINT)
         return Reply("\n".join(lines), buttons=await self._settings_buttons(user))
 
     async def _settings_buttons(self, user: str) -> tuple[tuple[Button, ...], ...]:
-        presets = tuple(Button(texts.TEMPERATURE_PRESET_LABELS[name], f"set:nhietdo:{value}")
+        """The settings panel: its buttons act only for `user`, whoever else sees them."""
+        def set_button(label: str, name: str, value: object) -> Button:
+            return Button(label, actions.SetOption(name, str(value), user).encode())
+
+        presets = tuple(set_button(texts.TEMPERATURE_PRESET_LABELS[name], "nhietdo", value)
                         for name, value in TEMPERATURE_PRESETS.items())
-        forms = tuple(Button(f.title, f"set:the:{f.id}") for f in FORMS.values())
-        stanzas = tuple(Button(texts.STANZAS_BUTTON.format(n=n), f"set:kho:{n}")
+        forms = tuple(set_button(f.title, "the", f.id) for f in FORMS.values())
+        stanzas = tuple(set_button(texts.STANZAS_BUTTON.format(n=n), "kho", n)
                         for n in range(MIN_STANZAS, MAX_STANZAS + 1))
-        return presets, forms, stanzas, (Button(texts.RESET_BUTTON, "reset:"),)
+        return presets, forms, stanzas, (Button(texts.RESET_BUTTON, actions.Reset(user).encode()),)
 
     async def top(self, user: str, args: str = "") -> Reply:
-        rated = await self.store.top_poems(limit=TOP_LIMIT)
+        """Poems others liked, never a private one: see Store.public_top_poems. No names, no ids."""
+        rated = await self.store.public_top_poems(limit=TOP_LIMIT, min_raters=TOP_MIN_RATERS)
         if not rated:
             return Reply(texts.TOP_EMPTY)
         items = [texts.TOP_ITEM.format(rank=i, avg=r.avg_stars, count=r.n_ratings,
@@ -324,10 +489,103 @@ class Core:
 
     async def xoadulieu(self, user: str, args: str = "") -> Reply:
         """Ask first: deleting cannot be undone."""
-        return Reply(texts.DELETE_CONFIRM,
-                     buttons=((Button(texts.DELETE_YES, "delete:yes"), Button(texts.DELETE_NO, "delete:no")),))
+        return Reply(texts.DELETE_CONFIRM, buttons=((Button(texts.DELETE_YES, actions.Delete(True, user).encode()),
+                                                     Button(texts.DELETE_NO, actions.Delete(False, user).encode())),))
 
     async def delete_confirmed(self, user: str) -> Reply:
         counts = await self.store.delete_user_data(user)
         return Reply(texts.DELETED.format(poems=counts.get("poems", 0), ratings=counts.get("ratings", 0),
                                           settings=counts.get("settings", 0)))
+
+    # -- admin commands (Core.command checks the caller first) -------------------------------------
+    async def trangthai(self, user: str, args: str = "") -> Reply:
+        """The serving model and its figures, the last day's activity, the poems being written."""
+        serving = await self.store.serving_model()
+        activity = await self.store.activity_since(datetime.now(UTC) - timedelta(days=1))
+        return Reply(texts.STATUS.format(
+            bot=texts.BOT_NAME, version=self.engine.model_version,
+            metrics=_metrics_line(serving.metrics if serving else {}), poems=activity["poems"],
+            ratings=activity["ratings"], users=activity["users"], in_flight=self.in_flight,
+            max_in_flight=self.max_in_flight))
+
+    async def mohinh(self, user: str, args: str = "") -> Reply:
+        """List model versions; `chon <version>` promotes one; `quaylai` goes back to the previous one."""
+        parts = args.split()
+        if not parts:
+            return await self._list_models()
+        verb = _fold(parts[0])
+        if verb == PROMOTE_WORD and len(parts) == 2:
+            return await self._promote(user, parts[1])
+        if verb == ROLLBACK_WORD and len(parts) == 1:
+            versions = await self.store.list_model_versions()
+            serving = next((v.version for v in versions if v.status == "serving"), None)
+            retired = sorted((v for v in versions if v.status == "retired" and v.version != serving),
+                             key=lambda v: v.updated_at)
+            if not retired:
+                return Reply(texts.MODEL_NO_PREVIOUS, error=True)
+            # A swap retires the serving model at that moment: the latest retired one served last.
+            return await self._promote(user, retired[-1].version)
+        return Reply(texts.MODEL_USAGE, error=True)
+
+    async def _list_models(self) -> Reply:
+        versions = sorted(await self.store.list_model_versions(), key=lambda v: v.created_at, reverse=True)
+        if not versions:
+            return Reply(texts.MODELS_EMPTY)
+        lines = [texts.MODELS_TITLE]
+        for v in versions[:MODEL_LIST_LIMIT]:
+            lines.append(texts.MODEL_LINE.format(mark="▶" if v.status == "serving" else "•", version=v.version,
+                                                 status=texts.MODEL_STATUS_LABELS.get(v.status, v.status),
+                                                 metrics=_metrics_line(v.metrics)))
+        lines.append(texts.MODELS_HINT)
+        return Reply("\n".join(lines))
+
+    async def _promote(self, user: str, version: str) -> Reply:
+        target = await self.store.get_model_version(version)
+        if target is None:
+            return Reply(texts.MODEL_UNKNOWN.format(version=_echo(version)), error=True)
+        if target.status == "serving":
+            return Reply(texts.MODEL_ALREADY.format(version=version), error=True)
+        if target.status == "rejected":
+            return Reply(texts.MODEL_REJECTED.format(version=version), error=True)
+        current = self.engine.model_version
+        try:
+            read_model_info(target.path)
+        except ModelDirError:
+            return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current),
+                         error=True)
+        # The store says which model serves; every running bot's watcher follows it (as `python -m bot swap`).
+        previous = await self.store.set_serving_model(version)
+        log.warning("admin %s made model %s the serving one (was %s)", user, version, previous)
+        if self.on_serving_changed is not None:
+            try:
+                await self.on_serving_changed()
+            except Exception:
+                log.exception("admin %s: swapping to model %s failed; back to %s", user, version, previous)
+                if previous is not None:
+                    await self.store.set_serving_model(previous)
+                return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current),
+                             failed=True)
+        return Reply(texts.MODEL_SWAPPED.format(version=version, previous=previous or "-"))
+
+
+MODEL_LIST_LIMIT = 20
+METRICS_SHOWN = 8
+
+
+def _metrics_line(metrics: dict) -> str:
+    """A model's recorded figures in one line: the first few numbers and flags, nested ones flattened."""
+    items: list[str] = []
+
+    def walk(prefix: str, value: object) -> None:
+        if len(items) >= METRICS_SHOWN:
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        elif isinstance(value, bool):
+            items.append(f"{prefix[:-1]}={texts.YES_NO[value]}")
+        elif isinstance(value, int | float):
+            items.append(f"{prefix[:-1]}={value:.4g}")
+
+    walk("", metrics or {})
+    return ", ".join(items) if items else texts.NO_METRICS

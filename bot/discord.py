@@ -16,7 +16,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot import texts
+from bot import actions, texts
 from bot.core import Core, Reply
 from bot.runtime import Runtime, StartupError
 from engine.forms import FORMS, MAX_STANZAS, MIN_STANZAS
@@ -77,11 +77,13 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:rat
         await press(interaction, f"rate:{self.poem_id}:{self.stars}")
 
 
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:(?P<action>(?:set|reset|delete):\S*)"):
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:(?P<action>(?:set|reset|delete)\S*)"):
     """A settings or confirmation button: its custom_id is "tho:" + the core's action."""
 
     def __init__(self, action: str, label: str):
-        style = discord.ButtonStyle.danger if action == "delete:yes" else discord.ButtonStyle.primary
+        parsed = actions.parse(action)
+        danger = isinstance(parsed, actions.Delete) and parsed.confirmed
+        style = discord.ButtonStyle.danger if danger else discord.ButtonStyle.primary
         super().__init__(discord.ui.Button(label=label, style=style, custom_id=CUSTOM_ID_PREFIX + action))
         self.action = action
 
@@ -100,10 +102,9 @@ def view_of(reply: Reply) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for row, buttons in enumerate(reply.buttons):
         for button in buttons:
-            kind, _, rest = button.action.partition(":")
-            if kind == "rate":
-                poem_id, stars = rest.split(":")
-                item = RatingButton(int(poem_id), int(stars), button.label)
+            action = actions.parse(button.action)
+            if isinstance(action, actions.Rate):
+                item = RatingButton(action.poem_id, action.stars, button.label)
             else:
                 item = ActionButton(button.action, button.label)
             item.item.row = row
@@ -114,6 +115,9 @@ def view_of(reply: Reply) -> discord.ui.View | None:
 async def press(interaction: discord.Interaction, action: str) -> None:
     """A button: acknowledge, run the action, update the message in place."""
     await interaction.response.defer()  # "deferred update": the message is edited below
+    if not offered(interaction):
+        await interaction.followup.send(texts.UNKNOWN_ACTION, ephemeral=True)
+        return
     reply = await core_of(interaction).action(user_key(interaction.user), action)
     if reply.error:
         await interaction.followup.send(fit(reply.text), ephemeral=True)
@@ -125,6 +129,16 @@ async def press(interaction: discord.Interaction, action: str) -> None:
         await interaction.edit_original_response(content=fit(reply.text), view=view)
     if reply.answer:
         await interaction.followup.send(reply.answer, ephemeral=True)
+
+
+def offered(interaction: discord.Interaction) -> bool:
+    """Is the pressed custom_id one of the buttons of the message it came from?"""
+    custom_id = (interaction.data or {}).get("custom_id")
+    message = interaction.message
+    if message is None:
+        return True
+    return any(getattr(child, "custom_id", None) == custom_id
+               for row in message.components for child in getattr(row, "children", ()))
 
 
 async def send(interaction: discord.Interaction, reply: Reply) -> None:
@@ -168,20 +182,20 @@ async def tholai(interaction: discord.Interaction) -> None:
 @app_commands.command(name="caidat", description=texts.COMMAND_DESCRIPTIONS["caidat"])
 @app_commands.describe(**{name: DESCRIBE[name] for name in (
     "nhietdo", "topk", "topp", "lapphat", "ngram", "chienluoc", "sochum", "ungvien", "hatgiong", "the", "kho",
-    "macdinh")})
+    "congkhai", "macdinh")})
 @app_commands.choices(the=FORM_CHOICES, chienluoc=STRATEGY_CHOICES)
 @everywhere
 async def caidat(interaction: discord.Interaction, nhietdo: Temperature | None = None, topk: TopK | None = None,
                  topp: TopP | None = None, lapphat: RepetitionPenalty | None = None,
                  ngram: NoRepeatNgram | None = None, chienluoc: str | None = None, sochum: Beams | None = None,
                  ungvien: Candidates | None = None, hatgiong: Seed | None = None, the: str | None = None,
-                 kho: Stanzas | None = None, macdinh: bool = False) -> None:
+                 kho: Stanzas | None = None, congkhai: bool | None = None, macdinh: bool = False) -> None:
     """/caidat: no option shows the settings; each option given is saved (ranges checked by Discord and the core)."""
     await interaction.response.defer(thinking=True, ephemeral=True)
     core, user = core_of(interaction), user_key(interaction.user)
     given = {"nhietdo": nhietdo, "topk": topk, "topp": topp, "lapphat": lapphat, "ngram": ngram,
              "chienluoc": chienluoc, "sochum": sochum, "ungvien": ungvien, "hatgiong": hatgiong, "the": the,
-             "kho": kho}
+             "kho": kho, "congkhai": None if congkhai is None else "co" if congkhai else "khong"}
     notes = []
     if macdinh:
         notes.append((await core.caidat(user, "macdinh")).text)
@@ -221,7 +235,28 @@ async def giupdo(interaction: discord.Interaction) -> None:
     await run_command(interaction, "giupdo", private=True)
 
 
-COMMANDS = (tho, tholai, caidat, danhgia, top, xoadulieu, giupdo)
+@app_commands.command(name="trangthai", description=texts.ADMIN_COMMAND_DESCRIPTIONS["trangthai"])
+@everywhere
+async def trangthai(interaction: discord.Interaction) -> None:
+    """/trangthai (admins; the core answers anyone else as for an unknown command)."""
+    await run_command(interaction, "trangthai", private=True)
+
+
+MODEL_ACTIONS = [app_commands.Choice(name="chọn phiên bản", value="chon"),
+                 app_commands.Choice(name="quay lại bản trước", value="quaylai")]
+
+
+@app_commands.command(name="mohinh", description=texts.ADMIN_COMMAND_DESCRIPTIONS["mohinh"])
+@app_commands.describe(hanh_dong=DESCRIBE["hanh_dong"], phien_ban=DESCRIBE["phien_ban"])
+@app_commands.choices(hanh_dong=MODEL_ACTIONS)
+@everywhere
+async def mohinh(interaction: discord.Interaction, hanh_dong: str | None = None, phien_ban: str | None = None) -> None:
+    """/mohinh [hanh_dong] [phien_ban] (admins): list, promote, roll back."""
+    args = " ".join(part for part in (hanh_dong, phien_ban) if part)
+    await run_command(interaction, "mohinh", args, private=True)
+
+
+COMMANDS = (tho, tholai, caidat, danhgia, top, xoadulieu, giupdo, trangthai, mohinh)
 
 
 async def on_tree_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot import texts
@@ -36,6 +36,7 @@ class Runtime:
     store: Store
     engine: PoemEngine
     core: Core
+    _follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the watcher and an admin, one at a time
 
     async def swap_model(self, model_dir: str | Path) -> str:
         """Serve `model_dir` from now on, in this process and (via the store) in every bot."""
@@ -45,6 +46,17 @@ class Runtime:
         await self.store.record_model_version(info.version, str(info.path), status="serving")
         return version
 
+    async def follow_serving_model(self) -> str | None:
+        """Swap the engine to the serving model recorded in the store, if it is another one."""
+        async with self._follow_lock:
+            serving = await self.store.serving_model()
+            current = self.engine.backend.info.path
+            if serving is None or Path(serving.path).resolve() == current:
+                return None
+            log.info("serving model changed to %s (%s)", serving.version, serving.path)
+            backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())
+            return await self.engine.swap(backend)
+
     async def watch_serving_model(self) -> None:
         """Follow the serving model recorded in the store (set by another process)."""
         interval = self.settings.model_watch_seconds
@@ -53,12 +65,7 @@ class Runtime:
         while True:
             await asyncio.sleep(interval)
             try:
-                serving = await self.store.serving_model()
-                current = self.engine.backend.info.path
-                if serving is not None and Path(serving.path).resolve() != current:
-                    log.info("serving model changed to %s (%s)", serving.version, serving.path)
-                    backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())
-                    await self.engine.swap(backend)
+                await self.follow_serving_model()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -83,8 +90,11 @@ async def open_runtime(settings: Settings, watch: bool = True) -> AsyncIterator[
             if await store.serving_model() is None:
                 await store.record_model_version(info.version, str(info.path), status="serving")
             core = Core(engine=engine, store=store, default_form=settings.default_form,
-                        poems_per_minute=settings.poems_per_minute, admins=frozenset(settings.admins))
+                        poems_per_minute=settings.poems_per_minute, admins=frozenset(settings.admins),
+                        poem_timeout_seconds=settings.poem_timeout_seconds, max_work=settings.max_work,
+                        max_in_flight=settings.max_in_flight)
             runtime = Runtime(settings, store, engine, core)
+            core.on_serving_changed = runtime.follow_serving_model
             watcher = asyncio.create_task(runtime.watch_serving_model()) if watch else None
             try:
                 yield runtime

@@ -764,6 +764,43 @@ class Store:
             )
         return [RatedPoem(_poem_from_row(r), float(r["avg_stars"]), int(r["n_ratings"])) for r in rows]
 
+    async def public_top_poems(self, limit: int = 5, min_raters: int = 2) -> list[RatedPoem]:
+        """Best-rated poems that may be shown to everyone (/top).
+
+        A poem qualifies when at least ``min_raters`` users other than its
+        author rated it (so it was already shown somewhere others could see
+        it) and its author has not opted out (setting ``public`` = false).
+        The author's own stars count neither in the average nor in the number.
+        """
+        _validate_limit(limit, "limit", 0)
+        _validate_limit(min_raters, "min_raters", 1)
+        async with self._conn() as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {_POEM_COLUMNS}, s.avg_stars, s.n_ratings FROM poems p JOIN ("
+                "   SELECT r.poem_id, AVG(r.stars) AS avg_stars, COUNT(*) AS n_ratings"
+                "   FROM ratings r JOIN poems q ON q.id = r.poem_id"
+                "   WHERE r.user_key != q.user_key GROUP BY r.poem_id HAVING COUNT(*) >= ?"
+                " ) s ON s.poem_id = p.id"
+                " WHERE NOT EXISTS (SELECT 1 FROM user_settings u"
+                "   WHERE u.user_key = p.user_key AND u.name = 'public' AND u.value_json = 'false')"
+                " ORDER BY s.avg_stars DESC, s.n_ratings DESC, p.id DESC LIMIT ?",
+                (min_raters, limit),
+            )
+        return [RatedPoem(_poem_from_row(r), float(r["avg_stars"]), int(r["n_ratings"])) for r in rows]
+
+    async def activity_since(self, since: datetime) -> dict[str, int]:
+        """Poems written, ratings given or changed, and users who did either, since ``since`` (aware)."""
+        if not isinstance(since, datetime) or since.tzinfo is None:
+            raise ValueError(f"since must be a timezone-aware datetime, got {since!r}")
+        ts = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        async with self._read() as db:
+            poems = list(await db.execute_fetchall("SELECT COUNT(*) FROM poems WHERE created_at >= ?", (ts,)))
+            ratings = list(await db.execute_fetchall("SELECT COUNT(*) FROM ratings WHERE updated_at >= ?", (ts,)))
+            users = list(await db.execute_fetchall(
+                "SELECT COUNT(*) FROM (SELECT user_key FROM poems WHERE created_at >= ?"
+                " UNION SELECT user_key FROM ratings WHERE updated_at >= ?)", (ts, ts)))
+        return {"poems": int(poems[0][0]), "ratings": int(ratings[0][0]), "users": int(users[0][0])}
+
     async def liked_poems(
         self,
         min_stars: float = 4,

@@ -19,14 +19,14 @@ import traceback
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
 
 from bot import texts
-from bot.core import Core, Reply
+from bot.core import ADMIN_COMMANDS, Core, Reply
 from bot.runtime import Runtime, StartupError
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,15 @@ async def other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await send(update, context, reply)
 
 
+async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/trangthai, /mohinh: the core checks THO_ADMINS; anyone else is answered as for an unknown command."""
+    reply = await core_of(context).command(user_key(update), command_name(update.effective_message),
+                                           command_args(update.effective_message))
+    if reply.text == texts.UNKNOWN_COMMAND and update.effective_chat.type != "private":
+        return  # in a group an unknown command gets no answer (it may be another bot's)
+    await send(update, context, reply)
+
+
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command we don't know, in a private chat (in groups it may be another bot's)."""
     await send(update, context, await core_of(context).command(user_key(update), command_name(
@@ -125,11 +134,15 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An inline button: run its action, answer the callback, update the message in place."""
     query = update.callback_query
+    if not offered(query):
+        # A client can send any callback data: only a button that is on this message counts.
+        await query.answer(texts.UNKNOWN_ACTION)
+        return
     reply = await core_of(context).action(user_key(update), query.data or "")
     # CallbackQueries need to be answered, even if no notification to the user is needed:
     # until then the client shows a spinner on the button.
     await query.answer(fit(reply.answer or ("" if not reply.error else reply.text), ANSWER_LIMIT) or None)
-    if reply.error or query.message is None:
+    if reply.error or not isinstance(query.message, Message):
         return
     try:
         if reply.poem_id is not None:
@@ -141,6 +154,15 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Clicking the same star twice leaves the message as it is; Telegram refuses a no-op edit.
         if "not modified" not in exc.message.lower():
             raise
+
+
+def offered(query: CallbackQuery) -> bool:
+    """Is the pressed data one of the buttons of the message it came with?"""
+    message = query.message
+    if not isinstance(message, Message):  # too old to be sent along: the core's checks alone decide
+        return True
+    markup = message.reply_markup
+    return markup is not None and any(b.callback_data == query.data for row in markup.inline_keyboard for b in row)
 
 
 def command_name(message: Message) -> str:
@@ -204,6 +226,7 @@ def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None =
     application.bot_data["admin_chat"] = settings.telegram_admin_chat
     application.add_handler(CommandHandler(POEM_COMMANDS, poem_command))
     application.add_handler(CommandHandler(OTHER_COMMANDS, other_command))
+    application.add_handler(CommandHandler(ADMIN_COMMANDS, admin_command))
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     application.add_handler(CallbackQueryHandler(button))
     application.add_error_handler(on_error)

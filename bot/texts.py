@@ -23,6 +23,7 @@ WELCOME = (f"Chào bạn! Mình là {BOT_NAME}, mình làm thơ tiếng Việt.\
            "Gõ /tho và một câu mở đầu, ví dụ: /tho Mùa thu lá vàng rơi\n"
            "Gõ /giupdo để xem hướng dẫn.")
 
+# The limits ({per_minute}, {max_work}, {timeout}) come from the configuration: Core.help_text fills them.
 HELP = """Cách dùng {bot}:
 /tho <câu mở đầu> — làm một bài thơ mở đầu bằng câu của bạn.
    Câu 5 chữ thành thơ 5 chữ, 6 chữ thành lục bát, 7 chữ thành thơ 7 chữ, 8 chữ thành thơ 8 chữ.
@@ -31,10 +32,13 @@ HELP = """Cách dùng {bot}:
 /caidat — xem cài đặt; /caidat <tên> <giá trị> để đổi; /caidat macdinh để đặt lại.
    Tên: {names}
    Thể thơ: {forms}
-/top — những bài được yêu thích nhất.
-/xoadulieu — xoá dữ liệu của bạn.""".format(
+   /caidat congkhai khong — bài của bạn không bao giờ hiện trong /top.
+/top — những bài được nhiều người khác chấm cao nhất.
+/xoadulieu — xoá dữ liệu của bạn.
+Giới hạn: mỗi người một bài một lúc, tối đa {{per_minute}} bài mỗi phút; số bản nháp × số chùm × số khổ \
+không quá {{max_work}}; bài nào quá {{timeout}} giây thì bị huỷ.""".format(
     bot=BOT_NAME,
-    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, kho",
+    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, kho, congkhai",
     forms=", ".join(f"{f.id} ({f.title})" for f in FORMS.values()))
 
 THO_USAGE = "Bạn hãy viết câu mở đầu sau lệnh, ví dụ: /tho Mùa thu lá vàng rơi"
@@ -54,6 +58,11 @@ OPENING_ERRORS = {
 
 RATE_LIMITED = "Bạn làm thơ nhanh quá! Nghỉ tay {seconds} giây rồi thử lại nhé."
 BUSY = "Mình đang làm bài thơ trước của bạn, đợi chút nhé."
+OVERLOADED = "Mình đang bận làm thơ cho nhiều người quá. Bạn thử lại sau ít giây nhé."
+POEM_TIMEOUT = "Bài thơ này lâu quá (hơn {seconds:g} giây) nên mình dừng lại. Bạn thử lại, hoặc giảm số bản nháp, " \
+               "số chùm hay số khổ trong /caidat nhé."
+TOO_HEAVY = ("Cài đặt này nặng quá: {candidates} bản nháp × {beams} chùm × {stanzas} khổ = {work}, tối đa {limit}. "
+             "Bạn giảm ungvien, sochum hoặc kho nhé.")
 APOLOGY = "Xin lỗi, mình gặp trục trặc khi làm thơ. Bạn thử lại sau ít phút nhé."
 
 POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
@@ -74,6 +83,7 @@ SETTINGS_RESET = "Đã đặt lại mọi cài đặt về mặc định."
 SETTING_UNKNOWN = "Không có cài đặt '{name}'. Các tên: {names}."
 SETTING_BAD_VALUE = "Giá trị '{value}' không hợp lệ cho {label}. Hợp lệ: {valid}."
 SETTING_NEEDS_VALUE = "Bạn cho mình giá trị nhé, ví dụ: /caidat {name} {example}"
+YES_NO = {True: "có", False: "không"}
 
 SETTING_LABELS = {
     "temperature": "nhiệt độ",
@@ -87,6 +97,7 @@ SETTING_LABELS = {
     "seed": "hạt giống",
     "form": "thể thơ",
     "stanzas": "số khổ",
+    "public": "hiện bài trong /top",
 }
 STRATEGY_LABELS = {"sample": "ngẫu nhiên", "greedy": "tham lam", "beam": "chùm (beam)"}
 
@@ -94,7 +105,7 @@ TEMPERATURE_PRESET_LABELS = {"ondinh": "Ổn định", "canbang": "Cân bằng",
 RESET_BUTTON = "Đặt lại"
 STANZAS_BUTTON = "{n} khổ"
 
-TOP_TITLE = "Những bài thơ được yêu thích nhất:"
+TOP_TITLE = "Những bài thơ được yêu thích nhất (do người khác chấm):"
 TOP_ITEM = "{rank}. {avg:.1f}★ ({count} lượt) — {form_title}\n{text}"
 TOP_EMPTY = "Chưa có bài thơ nào được chấm điểm."
 
@@ -106,8 +117,32 @@ DELETE_CANCELLED = "Đã huỷ, dữ liệu của bạn vẫn còn nguyên."
 
 UNKNOWN_COMMAND = "Mình không hiểu lệnh này. Gõ /giupdo để xem hướng dẫn."
 UNKNOWN_ACTION = "Nút này không còn dùng được nữa."
-NOT_ADMIN = "Lệnh này chỉ dành cho quản trị viên."
-MODEL_SWAPPED = "Đã chuyển sang mô hình {version}."
+NOT_YOUR_BUTTON = "Nút này không phải của bạn."
+
+# Admin commands (THO_ADMINS only; everyone else gets UNKNOWN_COMMAND).
+ADMIN_COMMAND_DESCRIPTIONS = {
+    "trangthai": "Quản trị: trạng thái mô hình và hàng đợi",
+    "mohinh": "Quản trị: các phiên bản mô hình, chọn, quay lại",
+}
+STATUS = ("Trạng thái {bot}:\n"
+          "• Mô hình đang dùng: {version}\n"
+          "• Chỉ số: {metrics}\n"
+          "• 24 giờ qua: {poems} bài thơ, {ratings} lượt chấm, {users} người dùng\n"
+          "• Đang làm: {in_flight} bài (tối đa {max_in_flight} cùng lúc)")
+NO_METRICS = "chưa có"
+MODELS_TITLE = "Các phiên bản mô hình (mới nhất trước):"
+MODEL_LINE = "{mark} {version} — {status}; {metrics}"
+MODEL_STATUS_LABELS = {"serving": "đang dùng", "candidate": "ứng viên", "retired": "đã thôi dùng",
+                       "rejected": "bị loại"}
+MODELS_HINT = "Chọn: /mohinh chon <phiên bản>. Quay lại bản trước: /mohinh quaylai"
+MODELS_EMPTY = "Chưa có phiên bản mô hình nào."
+MODEL_USAGE = "Cách dùng: /mohinh, /mohinh chon <phiên bản>, /mohinh quaylai"
+MODEL_UNKNOWN = "Không có phiên bản '{version}'. Gõ /mohinh để xem danh sách."
+MODEL_ALREADY = "Phiên bản {version} đang được dùng rồi."
+MODEL_REJECTED = "Phiên bản {version} đã bị loại ở bước kiểm tra; mình không dùng nó."
+MODEL_UNREADABLE = "Không đọc được mô hình {version} ở {path}; vẫn dùng {current}."
+MODEL_NO_PREVIOUS = "Không có phiên bản nào trước đó để quay lại."
+MODEL_SWAPPED = "Đã chuyển sang mô hình {version} (trước đó: {previous}). Các bot khác chuyển theo trong vài giây."
 
 # Start-up errors (operator-facing, both languages: the operator may not read Vietnamese).
 MISSING_TOKEN = "Thiếu biến môi trường {name} / Missing environment variable {name}: {hint}"
@@ -145,6 +180,9 @@ DISCORD_OPTION_DESCRIPTIONS = {
     "ungvien": "Số bản nháp để chọn bài hay nhất",
     "hatgiong": "Hạt giống (cùng hạt giống, cùng bài thơ)",
     "kho": "Số khổ thơ",
+    "congkhai": "Cho bài của bạn hiện trong /top (khi được người khác chấm)",
+    "hanh_dong": "Việc cần làm",
+    "phien_ban": "Phiên bản mô hình",
     "macdinh": "Đặt lại mọi cài đặt về mặc định",
     "sao": "Số sao (1-5)",
 }

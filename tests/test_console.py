@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from bot import texts
 from bot.config import Settings
 from bot.console import handle_line
 from bot.runtime import open_runtime
@@ -62,7 +63,10 @@ async def test_poem_rating_and_settings_flow(runtime):
     assert "nhiệt độ): 0.7" in shown and "số khổ): 2" in shown
     await handle_line(core, "/caidat macdinh")
     assert await runtime.store.get_settings("console:local") == {}
-    assert "5.0★" in (await handle_line(core, "/top")).text
+    assert (await handle_line(core, "/top")).text == texts.TOP_EMPTY  # one's own stars don't make it public
+    for other in ("tg:1", "dc:2"):  # two other people liked it: now it is
+        await core.action(other, f"rate:1:5")
+    assert "5.0★ (2 lượt)" in (await handle_line(core, "/top")).text
 
 
 @pytest.mark.parametrize("line", list(BAD_OPENINGS.values()), ids=list(BAD_OPENINGS))
@@ -101,11 +105,11 @@ async def test_rate_limit_is_friendly(tiny_model_dir, tmp_path):
 async def test_delete_my_data_asks_first(runtime):
     await handle_line(runtime.core, "/tho Mùa thu lá vàng rơi")
     ask = await handle_line(runtime.core, "/xoadulieu")
-    assert [b.action for b in ask.buttons[0]] == ["delete:yes", "delete:no"]
+    assert [b.action for b in ask.buttons[0]] == ["delete:yes@console:local", "delete:no@console:local"]
     assert db_state(runtime.settings.db)[0] == 1
-    await handle_line(runtime.core, "!delete:no")
+    await handle_line(runtime.core, "!delete:no@console:local")
     assert db_state(runtime.settings.db)[0] == 1
-    done = await handle_line(runtime.core, "!delete:yes")
+    done = await handle_line(runtime.core, "!delete:yes@console:local")
     assert "1 bài thơ" in done.text and db_state(runtime.settings.db)[0] == 0
 
 
@@ -121,7 +125,10 @@ def test_console_entry_point_persists_across_restarts(tiny_model_dir, tmp_path):
     out = console("/giupdo\n/caidat nhietdo 1.1\n/tho Trăm năm trong cõi người ta\n/danhgia 5\n")
     assert "/tho <câu mở đầu>" in out and "Trăm năm trong cõi người ta" in out and "5★" in out
     out = console("/caidat\n/top\n")  # a new process: settings and ratings are still there
-    assert "nhiệt độ): 1.1" in out and "5.0★" in out
+    assert "nhiệt độ): 1.1" in out
+    assert "Chưa có bài thơ nào" in out  # one's own stars never put a poem in /top
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT stars FROM ratings").fetchall() == [(5,)]
 
 
 def test_missing_model_is_explained(tmp_path):

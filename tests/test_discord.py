@@ -123,11 +123,11 @@ async def test_caidat_options_and_buttons_reach_the_next_poem(world):
     assert json.loads(settings_json)["temperature"] == 1.2 and (form, stanzas) == ("lucbat", 2)
 
     # ... and the preset buttons on the (ephemeral) settings panel work like on Telegram.
-    click = await lan.click(result.response, custom_id="tho:set:nhietdo:0.6")
+    click = await lan.click(result.response, custom_id=f"tho:set:nhietdo:0.6@{key}")
     assert callback_types(env, click) == [6]
     assert rows(runtime, "SELECT value_json FROM user_settings WHERE user_key = ? AND name = 'temperature'",
                 key) == [("0.6",)]
-    await lan.click(result.response, custom_id="tho:reset:")
+    await lan.click(result.response, custom_id=f"tho:reset@{key}")
     assert rows(runtime, "SELECT COUNT(*) FROM user_settings WHERE user_key = ?", key) == [(0,)]
 
 
@@ -157,12 +157,12 @@ async def test_direct_messages_tholai_top_and_delete(world):
     (id1, seed1), (id2, seed2) = rows(runtime, "SELECT id, seed FROM poems WHERE user_key = ? ORDER BY id", key)
     assert seed1 != seed2
     await mai.click(again.response, custom_id=f"tho:rate:{id2}:5")
-    top = await mai.slash("top")
-    assert top.response.content.startswith(texts.TOP_TITLE)
+    top = await mai.slash("top")  # rated by its author only: not public
+    assert top.response.content == texts.TOP_EMPTY
 
     confirm = await mai.slash("xoadulieu")
     assert confirm.response.ephemeral and confirm.response.content == texts.DELETE_CONFIRM
-    await mai.click(confirm.response, custom_id="tho:delete:yes")
+    await mai.click(confirm.response, custom_id=f"tho:delete:yes@{key}")
     assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(0,)]
     assert rows(runtime, "SELECT COUNT(*) FROM ratings") == [(0,)]
     stale = await mai.click(first.response, custom_id=f"tho:rate:{id1}:3")
@@ -183,8 +183,8 @@ async def test_commands_are_registered_with_vietnamese_descriptions(world):
     env, runtime, guild, channel = world
     lan = guild.add_member(env.create_user("lan"))
     assert set(lan.available_commands(channel)) == {"tho", "tholai", "caidat", "danhgia", "top", "xoadulieu",
-                                                     "giupdo"}
-    assert (await lan.slash(channel, "giupdo")).response.content == texts.HELP
+                                                     "giupdo", "trangthai", "mohinh"}
+    assert (await lan.slash(channel, "giupdo")).response.content == runtime.core.help_text()
 
 
 async def test_missing_token_is_a_clear_error(tmp_path, tiny_model_dir):

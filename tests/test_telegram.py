@@ -58,7 +58,7 @@ async def test_start_help_and_command_menu(bot):
     fake, runtime = bot
     lan = fake.user(1, "Lan")
     assert (await fake.reply(lan, "/start"))["text"] == texts.WELCOME
-    assert (await fake.reply(lan, "/giupdo"))["text"] == texts.HELP
+    assert (await fake.reply(lan, "/giupdo"))["text"] == runtime.core.help_text()
     assert {(c["command"], c["description"]) for c in fake.commands} == set(texts.COMMAND_DESCRIPTIONS.items())
     assert (await fake.reply(lan, "/khongco"))["text"] == texts.UNKNOWN_COMMAND
 
@@ -93,8 +93,8 @@ async def test_poem_rating_click_writes_row_and_updates_keyboard(bot):
     assert rows(runtime, "SELECT stars FROM ratings") == [(2,)]
     assert not fake.sent_to(ADMIN_CHAT)
 
-    top = await fake.reply(lan, "/top")
-    assert top["text"].startswith(texts.TOP_TITLE) and stored_text in top["text"]
+    top = await fake.reply(lan, "/top")  # rated only by its author: not public
+    assert top["text"] == texts.TOP_EMPTY
 
 
 async def test_settings_change_reaches_the_next_poem(bot):
@@ -105,7 +105,7 @@ async def test_settings_change_reaches_the_next_poem(bot):
     labels = [b["text"] for row in buttons(panel) for b in row]
     assert {"Ổn định", "Cân bằng", "Bay bổng", texts.RESET_BUTTON} <= set(labels)
 
-    query = await fake.click(lan, panel, "set:nhietdo:1.2")  # "Bay bổng"
+    query = await fake.click(lan, panel, "set:nhietdo:1.2@tg:8")  # "Bay bổng"
     await fake.answer(query)
     edited = fake.messages[(8, panel["message_id"])]
     await fake.wait_for(lambda: edited["text"].startswith("Đã lưu"))
@@ -121,7 +121,7 @@ async def test_settings_change_reaches_the_next_poem(bot):
     await fake.reply(lan, "/caidat nhietdo 0.9")  # an exact value
     assert rows(runtime, "SELECT value_json FROM user_settings WHERE name = 'temperature'") == [("0.9",)]
 
-    query = await fake.click(lan, edited, "reset:")
+    query = await fake.click(lan, edited, "reset@tg:8")
     await fake.answer(query)
     assert rows(runtime, "SELECT COUNT(*) FROM user_settings WHERE user_key = 'tg:8'") == [(0,)]
 
@@ -164,10 +164,10 @@ async def test_delete_my_data_after_confirmation(bot):
 
     confirm = await fake.reply(lan, "/xoadulieu")
     assert confirm["text"] == texts.DELETE_CONFIRM
-    await fake.answer(await fake.click(lan, confirm, "delete:no"))
+    await fake.answer(await fake.click(lan, confirm, "delete:no@tg:11"))
     assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(1,)]
     confirm = await fake.reply(lan, "/xoadulieu")
-    await fake.answer(await fake.click(lan, confirm, "delete:yes"))
+    await fake.answer(await fake.click(lan, confirm, "delete:yes@tg:11"))
     done = fake.messages[(11, confirm["message_id"])]
     await fake.wait_for(lambda: done["text"].startswith("Đã xoá"))
     assert "reply_markup" not in done

@@ -1,6 +1,7 @@
 """A tiny-model round end to end: export -> train a few steps -> gate -> promote -> the running core serves it."""
 
 import asyncio
+import itertools
 import sqlite3
 
 import pytest
@@ -8,10 +9,12 @@ import pytest
 from bot.config import Settings
 from bot.store import NewPoem
 from bot.runtime import open_runtime
+from engine.forms import label_form
 from engine.prompt import prompt_for
-from tests.tiny_model import sample_poems
-from training.corpus import prepare, write_split
+from tests.tiny_model import FALLBACK_POEMS
+from training.corpus import DEFAULT_CORPUS, CleanPoem, clean_row, read_rows, write_split
 from training.feedback import export as fx
+from training.feedback import gate as gate_module
 from training.feedback.gate import EvalSettings, judge
 from training.feedback.loop import RoundSettings, next_version, run_round
 from training.feedback.retrain import TrainSettings
@@ -24,12 +27,25 @@ OPENINGS = ["Sáng nay trời trở gió", "Phố cũ mưa giăng mắc", "Bên 
 HELDOUT = {"Lá rơi đầy lối cũ", "Hàng cây đứng im lìm", "Em đi qua ngõ nhỏ"}
 
 
+def clean_poems(n: int) -> list[CleanPoem]:
+    """n cleaned poems from the shared corpus (a test split and a replay sample), or from our own lines."""
+    out: list[CleanPoem] = []
+    if DEFAULT_CORPUS.is_file():
+        for row in itertools.islice(read_rows(DEFAULT_CORPUS), 20_000):
+            poem, _ = clean_row(row)
+            if poem is not None and poem.form in ("5chu", "lucbat"):
+                out.append(poem)
+                if len(out) >= n:
+                    return out
+    own = [[o, *SEA] for o in OPENINGS] + [[o, *TOWN] for o in OPENINGS] + FALLBACK_POEMS
+    return out + [CleanPoem(tuple(lines), label_form(lines) or "tudo", "", "test") for lines in own]
+
+
 @pytest.fixture
 def data_dir(tmp_path):
-    prepared = prepare({"lines": lines} for lines in sample_poems(300))
-    poems = [p for split in prepared.splits.values() for p in split]
-    write_split(poems[:40], tmp_path / "data" / "test.jsonl")
-    write_split(poems[40:], tmp_path / "data" / "train.jsonl")
+    poems = clean_poems(80)
+    write_split(poems[:30], tmp_path / "data" / "test.jsonl")
+    write_split(poems[30:], tmp_path / "data" / "train.jsonl")
     return tmp_path / "data"
 
 
@@ -39,12 +55,33 @@ async def add(store, user, opening, lines):
                                         text=text, form="5chu", stanzas=1, model_version="tiny-a", latency_ms=1.0))
 
 
+async def rate_sea_over_town(rt, users=("tg:2", "dc:3")) -> None:
+    """Each user: for every opening a sea poem rated 5 and a town poem rated 1 (star buttons, real core)."""
+    for i, opening in enumerate(OPENINGS):
+        for user in users:
+            liked = await add(rt.store, user, opening, SEA[i % 3:] + SEA[:i % 3])
+            disliked = await add(rt.store, user, opening, TOWN[i % 3:] + TOWN[:i % 3])
+            await rt.core.action(user, f"rate:{liked}:5")
+            await rt.core.action(user, f"rate:{disliked}:1")
+
+
+async def wait_for_model(rt, version: str) -> None:
+    for _ in range(300):  # the watcher swaps the running engine within THO_MODEL_WATCH_SECONDS
+        if rt.engine.model_version == version:
+            return
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.slow
 async def test_a_round_trains_gates_promotes_and_the_bot_serves_the_new_model(
         tiny_model_dir, data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(fx, "is_heldout", lambda prompt, share=None: any(o in prompt for o in HELDOUT))
     settings = Settings(THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db", THO_MODEL_WATCH_SECONDS=0.2,
                         THO_POEMS_PER_MINUTE=600)
+    round_settings = RoundSettings(
+        db=settings.db, work=tmp_path / "work", min_new=10, min_examples=4, min_heldout_pairs=2,
+        replay_poems=40, train=TrainSettings(method="dpo", steps=12, batch_size=4, learning_rate=1e-3, beta=0.1),
+        eval=EvalSettings(data_dir=data_dir, ce_poems=20, n_openings=2, forms=("5chu", "lucbat"), threads=1))
     async with open_runtime(settings) as rt:
         # /tholai through the real core records the implicit signal.
         first = await rt.core.command("tg:1", "tho", "Mùa thu lá vàng rơi")
@@ -52,36 +89,40 @@ async def test_a_round_trains_gates_promotes_and_the_bot_serves_the_new_model(
         with sqlite3.connect(settings.db) as db:
             assert db.execute("SELECT poem_id, new_poem_id FROM regenerations").fetchall() == [
                 (first.poem_id, again.poem_id)]
-        for i, opening in enumerate(OPENINGS):
-            for user in ("tg:2", "dc:3"):
-                liked = await add(rt.store, user, opening, SEA[i % 3:] + SEA[:i % 3])
-                disliked = await add(rt.store, user, opening, TOWN[i % 3:] + TOWN[:i % 3])
-                await rt.core.action(user, f"rate:{liked}:5")
-                await rt.core.action(user, f"rate:{disliked}:1")
-        round_settings = RoundSettings(
-            db=settings.db, work=tmp_path / "work", min_new=10, min_examples=4, min_heldout_pairs=2,
-            replay_poems=40, train=TrainSettings(method="dpo", steps=12, batch_size=4, learning_rate=1e-3, beta=0.1),
-            eval=EvalSettings(data_dir=data_dir, ce_poems=20, n_openings=2, forms=("5chu",), threads=1))
-        result = await run_round(round_settings)
-        gate = result.metrics["gate"]
-        assert set(gate["checks"]) == {"ce_per_syllable", "constrained_total.5chu", "constrained_copy_rate",
-                                       "unconstrained_total", "heldout_pair_accuracy"}
-        assert result.status == "promoted", gate
-        assert result.version == "tiny-a-fb1"
+        await rate_sea_over_town(rt)
+
+        # A candidate that fails a check is recorded as rejected, with its figures; the old model keeps serving.
+        with monkeypatch.context() as strict:
+            strict.setattr(gate_module, "CE_RATIO_LIMIT", 0.5)
+            rejected = await run_round(round_settings)
+        assert rejected.status == "rejected" and rejected.version == "tiny-a-fb1"
         recorded = await rt.store.get_model_version("tiny-a-fb1")
-        assert recorded.status == "serving" and recorded.metrics["gate"]["passed"]
-        assert recorded.metrics["feedback"]["dpo"] > 0 and "until" in recorded.metrics["feedback"]
-        for _ in range(300):  # the watcher swaps the running engine within THO_MODEL_WATCH_SECONDS
-            if rt.engine.model_version == "tiny-a-fb1":
-                break
-            await asyncio.sleep(0.1)
-        reply = await rt.core.command("tg:1", "tho", "Mùa thu lá vàng rơi")
-        assert (await rt.store.get_poem(reply.poem_id)).model_version == "tiny-a-fb1"
+        assert recorded.status == "rejected" and not recorded.metrics["gate"]["passed"]
+        assert set(recorded.metrics["gate"]["checks"]) == {
+            "ce_per_syllable", "constrained_total.5chu", "constrained_total.lucbat", "constrained_copy_rate",
+            "unconstrained_total", "heldout_pair_accuracy"}
+        assert recorded.metrics["feedback"]["dpo"] > 0 and recorded.metrics["training"]["steps"] == 12
+        assert (await rt.store.serving_model()).version == "tiny-a" and rt.engine.model_version == "tiny-a"
+
         # Nothing new since: the next round says so and changes nothing.
         before = await rt.store.list_model_versions()
-        again = await run_round(round_settings)
-        assert again.status == "skipped" and "too little new feedback" in again.message
+        skipped = await run_round(round_settings)
+        assert skipped.status == "skipped" and "too little new feedback" in skipped.message
         assert await rt.store.list_model_versions() == before
+
+        # New ratings; this candidate passes and is promoted, and the running bot serves it.
+        await rate_sea_over_town(rt, users=("tg:4", "dc:5"))
+        # Two openings per form on an untrained tiny model: its free-decoding score is noise, not a signal.
+        monkeypatch.setattr(gate_module, "UNCONSTRAINED_DROP_LIMIT", 1.0)
+        result = await run_round(round_settings)
+        assert result.status == "promoted", result.metrics["gate"]
+        assert result.version == "tiny-a-fb2"
+        assert result.metrics["gate"]["checks"]["heldout_pair_accuracy"]["candidate"] > 0.5
+        recorded = await rt.store.get_model_version("tiny-a-fb2")
+        assert recorded.status == "serving" and recorded.metrics["gate"]["passed"]
+        await wait_for_model(rt, "tiny-a-fb2")
+        reply = await rt.core.command("tg:1", "tho", "Mùa thu lá vàng rơi")
+        assert (await rt.store.get_poem(reply.poem_id)).model_version == "tiny-a-fb2"
 
 
 def test_the_gate_rejects_any_regression():

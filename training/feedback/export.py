@@ -34,6 +34,9 @@ MAX_WEIGHT (two raters agreeing are worth more than one; ten are not worth
 ten).  Pairs join a desirable and an undesirable poem with the same prompt
 (same form and opening); their weight is the smaller of the two.
 
+The same text for the same prompt (a fixed seed writes the same poem again)
+is one example whose signals add up.
+
 Openings are held out by a hash of the prompt (HELDOUT_SHARE of them, the
 same ones every round), so the gate judges feedback the candidate never saw.
 
@@ -169,6 +172,21 @@ def judge(db: sqlite3.Connection, window_s: float = REGENERATION_WINDOW_S) -> tu
     return poems, {"until": until or None, "implicit_signals": regenerations}
 
 
+def merge_same_text(judged) -> dict[tuple[str, str], Judged]:
+    """The same poem written twice (same prompt and text, e.g. a fixed seed) is one example; its signals add up."""
+    merged: dict[tuple[str, str], Judged] = {}
+    for j in judged:
+        key = (j.prompt, j.completion)
+        if key not in merged:
+            merged[key] = Judged(j.prompt, j.completion, j.form, j.opening)
+        m = merged[key]
+        m.value_sum += j.value_sum
+        m.weight += j.weight
+        m.ratings += j.ratings
+        m.regenerations += j.regenerations
+    return merged
+
+
 def count_new_signals(db_path: str | Path, since: str | None) -> int:
     """Ratings set or changed, and /tholai presses, after `since` (an export's `until`)."""
     with _connect(Path(db_path)) as db:
@@ -187,6 +205,7 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
         db.execute("ROLLBACK")
     finally:
         db.close()
+    poems = merge_same_text(poems.values())
     out = Export()
     groups: dict[str, list[Judged]] = defaultdict(list)
     for j in poems.values():

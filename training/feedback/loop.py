@@ -178,7 +178,9 @@ def settings_from_args(args) -> RoundSettings:
     evaluation = EvalSettings(data_dir=args.data or Path(args.work) / "data", ce_poems=args.ce_poems,
                               n_openings=args.n_openings, threads=args.threads or None)
     return RoundSettings(db=args.db, work=Path(args.work), models_dir=args.models_dir, model=args.model,
-                         min_new=args.min_new, replay_poems=args.replay_poems, promote=not args.no_promote,
+                         min_new=args.min_new, min_examples=args.min_examples,
+                         min_heldout_pairs=args.min_heldout_pairs, replay_poems=args.replay_poems,
+                         promote=not args.no_promote,
                          train=train, eval=evaluation)
 
 
@@ -186,6 +188,8 @@ def add_train_arguments(p) -> None:
     d, e = TrainSettings(), EvalSettings()
     p.add_argument("--min-new", type=int, default=MIN_NEW_SIGNALS, help="new signals a round needs")
     p.add_argument("--no-promote", action="store_true", help="record a passing candidate, do not serve it")
+    p.add_argument("--min-examples", type=int, default=MIN_TRAIN_EXAMPLES, help="training examples a round needs")
+    p.add_argument("--min-heldout-pairs", type=int, default=MIN_HELDOUT_PAIRS, help="held-out pairs the gate needs")
     p.add_argument("--method", choices=("kto", "dpo"), default=d.method)
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch-size", type=int, default=d.batch_size)

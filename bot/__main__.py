@@ -23,6 +23,7 @@ from bot import texts
 from bot.config import Settings
 from bot.logsafe import setup_logging, update_secrets
 from bot.runtime import StartupError, open_runtime
+from bot.store import StoreUnusableError
 
 log = logging.getLogger("bot")
 SECRET_VARIABLES = ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
@@ -106,6 +107,9 @@ def run(argv: list[str] | None = None) -> int:
         asyncio.run(main(args, settings))
     except StartupError as exc:
         print(redactor(str(exc)), file=sys.stderr)
+        return 2
+    except StoreUnusableError as exc:  # python -m bot swap opens the store itself
+        print(redactor(texts.DB_UNUSABLE.format(reason=exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

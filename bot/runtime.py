@@ -18,7 +18,7 @@ from pathlib import Path
 from bot import texts
 from bot.config import Settings
 from bot.core import Core
-from bot.store import Store
+from bot.store import Store, StoreUnusableError
 from engine.backends import create_backend
 from engine.engine import PoemEngine
 from engine.model_dir import ModelDirError, read_model_info
@@ -83,7 +83,12 @@ def check_model_dir(path: Path) -> None:
 async def open_runtime(settings: Settings, watch: bool = True) -> AsyncIterator[Runtime]:
     check_model_dir(settings.model)
     info = read_model_info(settings.model)
-    async with Store(settings.db) as store:
+    store = Store(settings.db)
+    try:
+        await store.open()  # every check first: a file that cannot be used is left as it was
+    except StoreUnusableError as exc:
+        raise StartupError(texts.DB_UNUSABLE.format(reason=exc)) from None
+    async with store:
         backend = create_backend(settings.backend, info.path, **settings.backend_options())
         engine = await PoemEngine.create(backend)
         try:

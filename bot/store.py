@@ -54,8 +54,10 @@ Formats
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
@@ -77,6 +79,7 @@ __all__ = [
     "RatedPoem",
     "RatingResult",
     "SchemaVersionError",
+    "StoreUnusableError",
     "Store",
     "StoredPoem",
     "validate_user_key",
@@ -167,7 +170,15 @@ MIGRATIONS: Final[list[str]] = [
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-class SchemaVersionError(RuntimeError):
+class StoreUnusableError(RuntimeError):
+    """The database cannot be used as it is (a directory, unreadable, read-only, not SQLite).
+
+    Raised by :meth:`Store.open` before anything in the file was changed; the
+    message says what is wrong in one line.
+    """
+
+
+class SchemaVersionError(StoreUnusableError):
     """The database file was written by newer code than this one."""
 
 
@@ -446,9 +457,41 @@ class Store:
             if self._db is None:
                 self._db = await self._connect()
 
+    def _preflight(self) -> None:
+        """Check the file before touching it: nothing is created or changed unless all is well.
+
+        Only the missing parent directories of a new file are created.
+        """
+        path = self.path
+        assert path is not None
+        if path.is_dir():
+            raise StoreUnusableError(f"{path} is a directory, not a database file")
+        if path.exists():
+            if not path.is_file():
+                raise StoreUnusableError(f"{path} is not a regular file")
+            if not os.access(path, os.R_OK | os.W_OK):
+                raise StoreUnusableError(f"{path} is not readable and writable by this user")
+            if not os.access(path.parent, os.W_OK | os.X_OK):
+                raise StoreUnusableError(f"cannot write in {path.parent} (SQLite keeps its -wal file there)")
+            try:  # read the schema version without changing anything (a read-only connection)
+                with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as ro:
+                    version = int(ro.execute("PRAGMA user_version").fetchone()[0])
+                    ro.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as e:
+                raise StoreUnusableError(f"{path} is not a usable SQLite database ({e})") from None
+            if version > SCHEMA_VERSION:
+                raise self._too_new(version)
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreUnusableError(f"cannot create the directory for {path}: {e.strerror}") from None
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StoreUnusableError(f"cannot create {path}: {path.parent} is not a writable directory")
+
     async def _connect(self) -> aiosqlite.Connection:
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._preflight()
         db = await aiosqlite.connect(
             self._target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
         )
@@ -460,6 +503,12 @@ class Store:
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA secure_delete = ON")
             await self._migrate(db)
+            await self._probe_write(db)
+        except sqlite3.Error as e:
+            await db.close()
+            if getattr(e, "_in_migration", False):
+                raise
+            raise StoreUnusableError(f"{self._target} cannot be used: {e}") from None
         except BaseException:
             await db.close()
             raise
@@ -501,10 +550,25 @@ class Store:
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version = {int(target):d}")
             await db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            e._in_migration = True  # a bug in a migration, not a file the operator must fix
+            raise
         except BaseException:
             if db.in_transaction:
                 await db.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    async def _probe_write(db: aiosqlite.Connection) -> None:
+        """Fail now, not at the first user's rating, if the file cannot be written (rolled back)."""
+        version = await Store._user_version(db)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute(f"PRAGMA user_version = {version:d}")
+        finally:
+            await db.execute("ROLLBACK")
 
     @staticmethod
     async def _user_version(db: aiosqlite.Connection) -> int:

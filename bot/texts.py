@@ -146,6 +146,7 @@ MODEL_SWAPPED = "Đã chuyển sang mô hình {version} (trước đó: {previou
 
 # Start-up errors (operator-facing, both languages: the operator may not read Vietnamese).
 MISSING_TOKEN = "Thiếu biến môi trường {name} / Missing environment variable {name}: {hint}"
+DB_UNUSABLE = "Không dùng được cơ sở dữ liệu (THO_DB) / database unusable (THO_DB): {reason}"
 NO_MODEL = ("Chưa có mô hình ở {path}. Chạy `make model` để huấn luyện, hoặc đặt THO_MODEL=<thư mục mô hình>.\n"
             "No model at {path}. Run `make model` to train one, or set THO_MODEL=<model directory>.")
 

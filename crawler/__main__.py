@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .browser import DEFAULT_PAGE_TIMEOUT_S
 from .crawl import CrawlConfig, Crawler
@@ -33,6 +34,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _base_url(text: str) -> str:
+    """An http(s) site root: "www.thivien.net" or "file:///..." are refused with a usage message."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL (e.g. {DEFAULT_BASE_URL})")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has an invalid port") from None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise argparse.ArgumentTypeError(f"{text!r}: give only the site root, without ?query, #fragment or user")
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m crawler", description=__doc__.splitlines()[0])
     sites = parser.add_subparsers(dest="site", required=True)
@@ -46,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backoff", type=_seconds, default=DEFAULT_BACKOFF_S, help=f"first back-off after 429/5xx, doubling (default {DEFAULT_BACKOFF_S})")
     p.add_argument("--retries", type=int, default=MAX_TRANSIENT_RETRIES, help=f"retries per URL on 429/5xx/timeouts (default {MAX_TRANSIENT_RETRIES})")
     p.add_argument("--page-timeout", type=_seconds, default=DEFAULT_PAGE_TIMEOUT_S, help=f"page load timeout (default {DEFAULT_PAGE_TIMEOUT_S:.0f}s)")
-    p.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site root (default {DEFAULT_BASE_URL})")
+    p.add_argument("--base-url", type=_base_url, default=DEFAULT_BASE_URL, help=f"site root (default {DEFAULT_BASE_URL})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log every page")
     return parser

@@ -10,13 +10,22 @@ stanza break, and the parser can be unit-tested without a browser.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from html.parser import HTMLParser
 
 #: Elements whose boundaries end a stanza.
 BLOCK_TAGS = frozenset({"p", "div", "blockquote", "section", "article", "pre", "table", "tr", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
-#: Elements whose text is never part of the poem.
-SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "button", "svg"})
+#: Elements whose text is never part of the poem (footnote marks and small print included).
+SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "button", "svg", "sup", "small"})
+#: Elements that have no end tag.
+VOID_TAGS = frozenset({"br", "img", "hr", "input", "meta", "link", "wbr", "area", "base", "col", "embed", "source",
+                       "track"})
+#: Elements with one of these words in their class hold notes about the poem, not the poem.
+NOTE_CLASSES = ("note", "source", "footnote", "caption", "small", "chu-thich", "ghi-chu")
+#: A whole line that is an editorial note: "(Trích)", "[1] a footnote", "Nguồn: ...", "Chú thích: ...".
+NOTE_LINE = re.compile(r"^(?:[(\[].*[)\]]|[(\[]\d{1,3}[)\]].*|(?:nguồn|trích|chú thích|ghi chú|source)\s*:.*)$",
+                       re.IGNORECASE)
 #: Characters that are invisible but break comparisons.
 INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 
@@ -42,7 +51,7 @@ class _PoemParser(HTMLParser):
     def _end_line(self, *, blank_ends_stanza: bool) -> None:
         line = clean("".join(self._buffer))
         self._buffer = []
-        if line:
+        if line and not NOTE_LINE.match(line):
             self._stanza.append(line)
         elif blank_ends_stanza:
             self._end_stanza()
@@ -53,10 +62,13 @@ class _PoemParser(HTMLParser):
         self._stanza = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in SKIP_TAGS:
-            self._skip_depth += 1
-        elif self._skip_depth:
-            return
+        if self._skip_depth:
+            if tag not in VOID_TAGS:  # nested inside a skipped element: its end tag must not end the skip
+                self._skip_depth += 1
+        elif tag in SKIP_TAGS or _is_note(tag, attrs):
+            self._skip_depth = 1
+            if tag in BLOCK_TAGS:  # a note block ends the line before it
+                self._end_line(blank_ends_stanza=False)
         elif tag == "br":
             self._end_line(blank_ends_stanza=True)
         elif tag in BLOCK_TAGS:
@@ -64,13 +76,14 @@ class _PoemParser(HTMLParser):
             self._end_stanza()
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in SKIP_TAGS:  # <br/>, <p/>: same as the open tag
+        if not self._skip_depth and tag not in SKIP_TAGS and not _is_note(tag, attrs):  # <br/>, <p/>
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in SKIP_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif not self._skip_depth and tag in BLOCK_TAGS:
+        if self._skip_depth:
+            if tag not in VOID_TAGS:
+                self._skip_depth -= 1
+        elif tag in BLOCK_TAGS:
             self._end_line(blank_ends_stanza=False)
             self._end_stanza()
 
@@ -82,6 +95,11 @@ class _PoemParser(HTMLParser):
         super().close()
         self._end_line(blank_ends_stanza=False)
         self._end_stanza()
+
+
+def _is_note(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    classes = " ".join(value or "" for name, value in attrs if name == "class").lower()
+    return tag != "br" and any(word in classes for word in NOTE_CLASSES)
 
 
 def poem_stanzas(html: str) -> list[list[str]]:

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from engine.forms import LINES_PER_STANZA, Form, get_form
 from engine.prompt import LINE_SEPARATOR, prompt_for
-from engine.prosody import (BASE_CONSONANTS, BASE_VOWELS, OBLIQUE_VOWELS, strip_tone, ToneClass, rhyme_key, split_syllable,
+from engine.prosody import (BASE_VOWELS, OBLIQUE_VOWELS, strip_tone, ToneClass, rhyme_key, split_syllable,
                             syllables, tone_class)
 
 def _cls(chars: str) -> str:
@@ -159,7 +159,7 @@ def _spelled_rhyme(partner: str) -> str:
 
 
 def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str],
-                lexicon: frozenset[str] = frozenset()) -> str:
+                lexicon: frozenset[str] = frozenset(), scheme: str | None = None, laws: tuple = ()) -> str:
     """The regex for the part of a line after its `given` syllables.
 
     `rhyme_with` maps a 1-based position of this line to a syllable it must
@@ -167,7 +167,8 @@ def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[
     """
     lo, hi = form.length_of(line_index)
     start = len(given) + 1
-    patterns = form.patterns_of(line_index) or ((),)
+    patterns = tuple(dict.fromkeys(p for law in (laws or form.laws)
+                                   for p in form.line_patterns(law, line_index, scheme))) or ((),)
     # Keep the tone patterns the user's own syllables already obey; if none,
     # the user's words win and the line is left free of tone rules.
     fitting = [p for p in patterns
@@ -216,6 +217,7 @@ class Plan:
     opening_is_whole_line: bool
     breaks: tuple[int, ...]  # a segment ends after each of these line indices
     lexicon: frozenset[str] = frozenset()  # the model's real syllables, for forced rhymes
+    scheme: str | None = None  # the rhyme scheme (5, 7, 8 chữ); None: the form's default
 
     def segment(self, text_so_far: str) -> Segment:
         """The next segment, given the poem written so far (opening included)."""
@@ -225,15 +227,19 @@ class Plan:
         first = self._first_open_line(lines)
         last = next(b for b in self.breaks if b >= first)
         rhymes: dict[int, dict[int, str]] = {}
-        for (la, pa), (lb, pb) in form.rhyme_positions(self.n_lines):
+        for (la, pa), (lb, pb) in form.rhyme_positions(self.n_lines, self.scheme):
             if la < first <= lb and pa <= len(known[la]):
                 rhymes.setdefault(lb, {})[pb] = known[la][pa - 1]
+        # The luật the lines written so far follow (7 chữ: chosen by line 1); all if none fits.
+        laws = tuple(law for law in form.laws if all(
+            any(all(pos <= len(known[i]) and tone_class(known[i][pos - 1]) == cls for pos, cls in p)
+                for p in form.line_patterns(law, i, self.scheme)) for i in range(first))) or form.laws
         pieces, n_syllables = [], 0
         for i in range(first, last + 1):
             given = known[i] if i < len(lines) else []
             # A line not yet begun in the text starts with the separator.
             pieces.append(("" if i < len(lines) else LINE_SEPARATOR)
-                          + _line_regex(form, i, given, rhymes.get(i, {}), self.lexicon))
+                          + _line_regex(form, i, given, rhymes.get(i, {}), self.lexicon, self.scheme, laws))
             n_syllables += form.length_of(i)[1] - len(given)
         max_tokens = n_syllables * _MAX_CHARS_PER_SYLLABLE + (last - first) + 3
         return Segment(regex="".join(pieces), max_new_tokens=max_tokens, last=last == self.n_lines - 1)
@@ -253,13 +259,13 @@ class Plan:
         return sum(form.length_of(i)[1] for i in range(self.n_lines)) * _MAX_CHARS_PER_SYLLABLE + self.n_lines + 3
 
 
-def plan(form_id: str, opening: str, stanzas: int, lexicon: frozenset[str] = frozenset()) -> Plan:
+def plan(form_id: str, opening: str, stanzas: int, lexicon: frozenset[str] = frozenset(),
+         scheme: str | None = None) -> Plan:
     """Compile a form, an opening line and a number of stanzas into a Plan."""
     form = get_form(form_id)
-    given = syllables(opening)
-    lo, hi = form.length_of(0)
-    whole = len(given) >= (hi if form.fixed_length else lo)
+    whole = form.is_whole_line(opening)
     n_lines = stanzas * LINES_PER_STANZA
-    breaks = sorted({la for (la, _), (lb, _) in form.rhyme_positions(n_lines) if la >= 1 or not whole}
+    breaks = sorted({la for (la, _), (lb, _) in form.rhyme_positions(n_lines, scheme) if la >= 1 or not whole}
                     | {n_lines - 1})
-    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks), lexicon)
+    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks), lexicon,
+                scheme)

@@ -1,10 +1,15 @@
 """PoemEngine: PoemRequest -> Poem, on any backend, with live model swap.
 
-The engine checks the request, compiles the form into a Plan and decodes
-`candidates` poems segment by segment (each segment's regex demands the rhymes
-whose partners earlier segments wrote). It keeps the poem the form checker
-scores highest, and among equals the one the model itself finds likeliest
-(mean token log-probability). Swapping the model starts the new backend first, sends new requests to
+The engine checks the request and picks the decoding path from the model's
+tokenizer:
+- a syllable-level model (one token per syllable) decodes each candidate in
+  one request, the whole form enforced by the automaton (engine/automaton.py);
+- a byte-level BPE model goes through the character-level path: the form
+  compiled into a Plan and decoded segment by segment (each segment's regex
+  demands the rhymes whose partners earlier segments wrote).
+It decodes `candidates` poems and keeps the one the form checker scores
+highest, and among equals the one the model itself finds likeliest (mean
+token log-probability). Swapping the model starts the new backend first, sends new requests to
 it, lets requests already running on the old one finish, then closes the old
 one: no request is dropped.
 """
@@ -16,12 +21,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from engine.automaton import FormAutomaton, FormSpec
 from engine.backends.base import Backend, Completion, GenerationJob
 from engine.constraint import Plan, plan
-from engine.forms import check
+from engine.forms import check, get_form
 from engine.prompt import LINE_SEPARATOR, prompt_for, split_lines
 from engine.request import Poem, PoemRequest
 from engine.settings import SamplingSettings, derive_seed
+from engine.syllable_text import codec_for_model, join_continuation
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +97,49 @@ class PoemEngine:
         slot.enter()
         try:
             backend = slot.backend
-            p = plan(request.form_id, request.opening, request.stanzas, backend.info.lexicon)
             settings = request.settings.resolve(backend.info.defaults)
             n = 1 if settings.strategy == "greedy" else settings.candidates
             t0 = time.perf_counter()
-            candidates = await self._decode(backend, p, settings, n)
+            if backend.info.syllable_level:
+                prompt, candidates = await self._decode_syllables(backend, request, settings, n)
+            else:
+                p = plan(request.form_id, request.opening, request.stanzas, backend.info.lexicon, request.scheme)
+                prompt, candidates = p.prompt, await self._decode(backend, p, settings, n)
             t1 = time.perf_counter()
         finally:
             slot.leave()
         best_lines, best_scores = self._best(request, candidates)
         return Poem(
-            opening=request.opening, form=p.form, stanzas=request.stanzas, lines=tuple(best_lines),
-            scores=best_scores, settings=settings, model_version=backend.model_version, prompt=p.prompt,
+            opening=request.opening, form=request.form_id, stanzas=request.stanzas, lines=tuple(best_lines),
+            scores=best_scores, settings=settings, model_version=backend.model_version, prompt=prompt,
             timings={"prepare_ms": (t0 - started) * 1000, "generate_ms": (t1 - t0) * 1000,
                      "total_ms": (time.perf_counter() - started) * 1000},
             candidates=len(candidates))
 
+    async def _decode_syllables(self, backend: Backend, request: PoemRequest, settings: SamplingSettings, n: int
+                                ) -> tuple[str, list[_Candidate]]:
+        """Decode n candidate poems in one request: the automaton enforces the whole form as they are written.
+
+        The model sees the user's opening in its own spelling (an unknown word as
+        the unknown token); the poem starts with the user's exact text.
+        """
+        codec = codec_for_model(backend.info.path)
+        whole = get_form(request.form_id).is_whole_line(request.opening)
+        prompt = prompt_for(request.form_id, codec.to_model(request.opening), whole)
+        spec = FormSpec(request.form_id, request.stanzas, request.opening, whole, request.scheme)
+        max_tokens = FormAutomaton(spec).max_tokens() if self.constrained else 2 * FormAutomaton(spec).max_tokens()
+        job = GenerationJob(prompt, None, settings, n, max_tokens, form=spec if self.constrained else None)
+        out = []
+        for completion in await backend.complete(job):
+            text = join_continuation(request.opening, codec.from_model(completion.text, continues_line=not whole),
+                                     whole)
+            candidate = _Candidate(text)
+            candidate.tokens, candidate.logprob = completion.tokens, completion.logprob or 0.0
+            out.append(candidate)
+        return prompt, out
+
     async def _decode(self, backend: Backend, p: Plan, settings: SamplingSettings, n: int) -> list[_Candidate]:
-        """Decode n candidate poems segment by segment."""
+        """Decode n candidate poems segment by segment (the character-level path)."""
         start = p.opening + (LINE_SEPARATOR if p.opening_is_whole_line else "")
         if not self.constrained:
             job = GenerationJob(p.prompt, None, settings, n, p.unconstrained_max_tokens())
@@ -136,7 +168,7 @@ class PoemEngine:
         best = None
         for c in candidates:
             lines = split_lines(c.text)
-            scores = check(lines, request.form_id, request.stanzas)
+            scores = check(lines, request.form_id, request.stanzas, request.scheme)
             key = (scores.total, c.mean_logprob)
             if best is None or key > best[0]:
                 best = (key, lines, scores)

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.prompt import PROMPT_FORMAT_VERSION
 from engine.settings import generation_defaults_from_config
+from engine.syllable_text import is_syllable_tokenizer
 
 METADATA_FILE = "tho_model.json"
 LEXICON_FILE = "lexicon.txt"  # syllables of the training split, one a line (optional)
@@ -35,6 +36,9 @@ class ModelInfo:
     defaults: dict[str, Any] = field(default_factory=dict)  # SamplingSettings names
     metadata: dict[str, Any] = field(default_factory=dict)
     lexicon: frozenset[str] = frozenset()
+    # One token per syllable (a WordLevel tokenizer.json): the engine decodes the
+    # whole form in one pass with the automaton; else the character-level regex path.
+    syllable_level: bool = False
 
 
 def read_model_info(path: str | Path) -> ModelInfo:
@@ -54,8 +58,11 @@ def read_model_info(path: str | Path) -> ModelInfo:
     lexicon: frozenset[str] = frozenset()
     if (path / LEXICON_FILE).is_file():
         lexicon = frozenset(w for w in (path / LEXICON_FILE).read_text(encoding="utf-8").split() if w)
+    syllable_level = False
+    if (path / "tokenizer.json").is_file():
+        syllable_level = is_syllable_tokenizer(json.loads((path / "tokenizer.json").read_text(encoding="utf-8")))
     return ModelInfo(path=path, version=str(metadata.get("version") or path.name), defaults=defaults,
-                     metadata=metadata, lexicon=lexicon)
+                     metadata=metadata, lexicon=lexicon, syllable_level=syllable_level)
 
 
 def write_metadata(path: str | Path, version: str, **extra: Any) -> None:

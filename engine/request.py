@@ -13,8 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.forms import (DEFAULT_FORM, FORM_BY_OPENING_LENGTH, LINES_PER_STANZA, MAX_STANZAS, MIN_STANZAS, Scores,
-                          get_form)
+from engine.forms import (DEFAULT_FORM, FORM_BY_OPENING_LENGTH, LINES_PER_STANZA, MAX_STANZAS, MIN_STANZAS,
+                          RHYME_SCHEMES, Scores, get_form)
 from engine.prosody import is_vietnamese_syllable, syllables
 from engine.settings import SamplingSettings
 
@@ -68,6 +68,7 @@ class PoemRequest:
     stanzas: int = 1
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     default_form: str = DEFAULT_FORM
+    scheme: str | None = None  # rhyme scheme for 5, 7, 8 chữ (forms.RHYME_SCHEMES); None: the form's default
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "opening", clean_opening(self.opening))
@@ -77,6 +78,8 @@ class PoemRequest:
             except ValueError:
                 raise InvalidRequest("unknown_form", form=self.form) from None
         get_form(self.default_form)
+        if self.scheme is not None and self.scheme not in RHYME_SCHEMES:
+            raise InvalidRequest("unknown_scheme", scheme=self.scheme)
         if isinstance(self.stanzas, bool) or not isinstance(self.stanzas, int) or not (
                 MIN_STANZAS <= self.stanzas <= MAX_STANZAS):
             raise InvalidRequest("stanzas", value=self.stanzas, low=MIN_STANZAS, high=MAX_STANZAS)

@@ -2,13 +2,17 @@
 
 A tiny random GPT-2 writes nonsense, which is the point: whatever the model
 prefers, the constraint alone must give the right number of lines and of
-syllables per line, the fixed tone classes, and the rhymes.
+syllables per line, the fixed tone classes, and the rhymes. Each test runs on
+both decoding paths (`any_model_dir`): the syllable automaton and the
+character-level regex of a BPE model.
 """
 
 import asyncio
 import pytest
 
 from engine.backends.hf import HFBackend
+from engine.forms import RHYME_SCHEMES
+from engine.syllable_text import codec_for_model, pieces
 from engine.engine import PoemEngine
 from engine.forms import LINES_PER_STANZA, get_form
 from engine.prosody import rhymes, syllables
@@ -40,8 +44,8 @@ def assert_shape(poem, stanzas):
     assert poem.scores.length == 1.0
 
 
-async def test_every_form_every_setting_has_exact_shape(tiny_model_dir):
-    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+async def test_every_form_every_setting_has_exact_shape(any_model_dir):
+    engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
         # Every form with every setting, and every opening (partial lines too) once.
         cases = [(form, openings[0], settings.replace(seed=7)) for form, openings in OPENINGS.items()
@@ -58,9 +62,9 @@ async def test_every_form_every_setting_has_exact_shape(tiny_model_dir):
 
 
 @pytest.mark.parametrize("form", ["5chu", "lucbat", "7chu"])
-async def test_tones_and_rhymes_are_enforced(tiny_model_dir, form):
+async def test_tones_and_rhymes_are_enforced(any_model_dir, form):
     """Where the user's own words leave the tone free, the whole poem obeys the form."""
-    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
         opening = {"5chu": "Đêm", "lucbat": "Trăm năm trong cõi người ta", "7chu": "Chiều"}[form]
         poems = await asyncio.gather(*(engine.write(PoemRequest(opening, form=form, stanzas=2,
@@ -74,8 +78,8 @@ async def test_tones_and_rhymes_are_enforced(tiny_model_dir, form):
         await engine.close()
 
 
-async def test_four_stanzas_of_luc_bat_chain_their_rhymes(tiny_model_dir):
-    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+async def test_four_stanzas_of_luc_bat_chain_their_rhymes(any_model_dir):
+    engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
         poem = await engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4,
                                               settings=SamplingSettings(seed=3, candidates=1)))
@@ -90,8 +94,8 @@ async def test_four_stanzas_of_luc_bat_chain_their_rhymes(tiny_model_dir):
         await engine.close()
 
 
-async def test_same_seed_same_poem_and_new_seed_new_poem(tiny_model_dir):
-    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+async def test_same_seed_same_poem_and_new_seed_new_poem(any_model_dir):
+    engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
         def req(seed):
             return PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=seed))
@@ -102,9 +106,9 @@ async def test_same_seed_same_poem_and_new_seed_new_poem(tiny_model_dir):
         await engine.close()
 
 
-async def test_unconstrained_mode_decodes_freely(tiny_model_dir):
+async def test_unconstrained_mode_decodes_freely(any_model_dir):
     """Without the constraint a random model does not keep the form: the constraint is what does."""
-    engine = await PoemEngine.create(HFBackend(tiny_model_dir), constrained=False)
+    engine = await PoemEngine.create(HFBackend(any_model_dir), constrained=False)
     try:
         poems = await asyncio.gather(*(engine.write(PoemRequest("Mùa thu lá vàng rơi",
                                                                 settings=SamplingSettings(seed=s, candidates=1)))
@@ -114,8 +118,8 @@ async def test_unconstrained_mode_decodes_freely(tiny_model_dir):
         await engine.close()
 
 
-async def test_cancelled_request_stops_and_others_go_on(tiny_model_dir):
-    backend = HFBackend(tiny_model_dir)
+async def test_cancelled_request_stops_and_others_go_on(any_model_dir):
+    backend = HFBackend(any_model_dir)
     engine = await PoemEngine.create(backend)
     try:
         slow = asyncio.create_task(engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4,
@@ -147,13 +151,13 @@ async def test_swap_keeps_every_request(tiny_model_dir, tiny_model_dir_b):
         await engine.close()
 
 
-async def test_forced_rhymes_are_real_words_from_the_lexicon(tiny_model_dir, tmp_path):
+async def test_forced_rhymes_are_real_words_from_the_lexicon(tiny_bpe_model_dir, tmp_path):
     """With a lexicon in the model directory, a forced rhyme is one of its words, never an invented spelling."""
     import shutil
 
     from engine.model_dir import LEXICON_FILE
     model = tmp_path / "with-lexicon"
-    shutil.copytree(tiny_model_dir, model)
+    shutil.copytree(tiny_bpe_model_dir, model)
     words = ["xa", "hoa", "nhà", "qua", "mưa", "gió", "trăng", "rằng", "vàng", "sang", "đêm", "mềm", "người", "cười"]
     (model / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
     engine = await PoemEngine.create(HFBackend(model))
@@ -164,5 +168,66 @@ async def test_forced_rhymes_are_real_words_from_the_lexicon(tiny_model_dir, tmp
         for poem in poems:
             assert syllables(poem.lines[1])[5].lower() in {"xa", "hoa", "nhà", "qua"}  # rhymes with "ta"
             assert poem.scores.rhyme == 1.0
+    finally:
+        await engine.close()
+
+
+# Openings that obey their form's tone rule, so a whole poem can score 1.0.
+RULE_ABIDING = {
+    "5chu": "Mùa thu lá rụng rơi",  # 2nd and 4th opposite
+    "7chu": "Chiều nay em đứng bên dòng sông",  # luật bằng: B T B, ends bằng
+    "8chu": "Em không nghe mùa thu dưới trăng mờ",  # 3rd, 6th, 8th: B T B
+    "lucbat": "Trăm năm trong cõi người ta",
+}
+
+
+ONE_WORD = {"5chu": "Mùa", "7chu": "Chiều", "8chu": "Đêm", "lucbat": "Trăm"}  # the model writes the rest
+
+
+@pytest.mark.parametrize("form", list(RULE_ABIDING))
+async def test_one_candidate_is_perfect_in_every_scheme(tiny_model_dir, form):
+    """The automaton, not best-of-n, keeps the form: one candidate scores 1.0 on length, tone and rhyme."""
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        schemes = list(RHYME_SCHEMES) if get_form(form).schemes else [None]
+        cases = [(scheme, opening, stanzas) for scheme in schemes
+                 for opening in (RULE_ABIDING[form], ONE_WORD[form])
+                 for stanzas in (1, 2)]
+        poems = await asyncio.gather(*(engine.write(PoemRequest(
+            opening, form=form, stanzas=stanzas, scheme=scheme,
+            settings=SamplingSettings(seed=i, candidates=1, temperature=1.5, top_k=0)))
+            for i, (scheme, opening, stanzas) in enumerate(cases)))
+        for (scheme, opening, stanzas), poem in zip(cases, poems):
+            assert poem.candidates == 1
+            assert_shape(poem, stanzas)
+            assert poem.scores.as_dict() == {"length": 1.0, "tone": 1.0, "rhyme": 1.0, "total": 1.0}, \
+                (scheme, poem.lines, poem.scores.violations)
+    finally:
+        await engine.close()
+
+
+async def test_every_generated_syllable_is_in_the_vocabulary(tiny_model_dir):
+    """No non-words: every syllable after the opening is a token of the model's syllable vocabulary."""
+    codec = codec_for_model(tiny_model_dir)
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        poems = await asyncio.gather(*(engine.write(PoemRequest(
+            opening, form=form, stanzas=2, settings=SamplingSettings(seed=s, temperature=2.0, top_k=0, top_p=1.0)))
+            for s in range(3) for form, opening in RULE_ABIDING.items()))
+        for poem in poems:
+            generated = [w for line in poem.lines[1:] for w in pieces(line) if w[:1].isalnum()]
+            assert generated and all(codec.fold(w, True) is not None for w in generated), poem.lines
+    finally:
+        await engine.close()
+
+
+async def test_an_unknown_word_in_the_opening_is_kept_as_written(tiny_model_dir):
+    engine = await PoemEngine.create(HFBackend(tiny_model_dir))
+    try:
+        poem = await engine.write(PoemRequest("Xyzqua Huế", form="lucbat", settings=SamplingSettings(seed=1)))
+        assert poem.lines[0].startswith("Xyzqua Huế ")
+        assert_shape(poem, 1)
+        assert poem.scores.rhyme == 1.0
+        assert all("unk" not in line for line in poem.lines)
     finally:
         await engine.close()

@@ -17,7 +17,7 @@ from engine.model_dir import write_metadata
 from engine.prompt import format_poem
 from training.corpus import DEFAULT_CORPUS, read_rows
 from training.model import build_model
-from training.tokenizer import train_tokenizer
+from training.tokenizer import build_syllable_tokenizer, train_tokenizer
 
 FALLBACK_POEMS = [
     ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"],
@@ -34,9 +34,16 @@ def sample_poems(n: int = 300) -> list[list[str]]:
     return FALLBACK_POEMS * (n // len(FALLBACK_POEMS))
 
 
-def build_tiny_model(out_dir: Path, version: str = "tiny-test", seed: int = 0, vocab_size: int = 600) -> Path:
-    texts = [format_poem(label_form(lines) or "tudo", lines) for lines in sample_poems()]
-    tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
+def build_tiny_model(out_dir: Path, version: str = "tiny-test", seed: int = 0, vocab_size: int = 600,
+                     kind: str = "bpe") -> Path:
+    """A tiny random GPT-2: `kind` "bpe" (byte-level BPE, the character-level constraint path)
+    or "syllable" (one token per syllable, the form automaton path)."""
+    poems = sample_poems()
+    if kind == "syllable":
+        tokenizer, _ = build_syllable_tokenizer(poems, min_count=1)
+    else:
+        texts = [format_poem(label_form(lines) or "tudo", lines) for lines in poems]
+        tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
     torch.manual_seed(seed)
     model = build_model("tiny", tokenizer)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ the crawler, `stanzas` (list of lists of lines, stanza breaks kept).
 Cleaning, in order (`clean_row`):
 1. every line NFC, stray markup (HTML tags and entities, markdown emphasis,
    zero-width characters) and leading numbering ("1.", "II -", "(3)", "•")
-   removed, spaces collapsed;
+   removed, spaces collapsed, no space before punctuation ("liều ." -> "liều.");
 2. lines that are not verse dropped: separators ("***", "---"), a first line
    repeating the title, a last line that is the author's signature or a date;
 3. one casing rule for every source: the first letter of each line upper case,
@@ -53,6 +53,7 @@ _NUMBERING = re.compile(r"^\s*(?:\(?\d{1,3}[.)/:\-]|\(\d{1,3}\)|[IVXLC]{1,6}[.)]
 _SEPARATOR = re.compile(r"^[\W\d_]*$")  # no letter at all: "***", "---", "1", "..."
 _DATE = re.compile(r"\b\d{1,2}\s*[/.\-]\s*\d{1,2}(\s*[/.\-]\s*\d{2,4})?\b|\b(19|20)\d{2}\b")
 _SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.!?;:…])")  # "liều ." -> "liều.": a typing slip, not a style
 
 
 def read_rows(path: str | Path) -> Iterator[dict]:
@@ -102,7 +103,7 @@ def normalise_line(line: str) -> str:
     text = unicodedata.normalize("NFC", html.unescape(line)).translate(_INVISIBLE)
     text = _TAG.sub(" ", text)
     text = _MARKDOWN.sub("", text)
-    text = _SPACES.sub(" ", text).strip()
+    text = _SPACE_BEFORE_PUNCT.sub("", _SPACES.sub(" ", text)).strip()
     for _ in range(2):  # "1. - Câu thơ" has two layers
         text = _NUMBERING.sub("", text, count=1).strip()
     text = text.strip("\"'“”‘’ ")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 
 import torch
 
 from engine.prompt import format_poem
+from engine.syllable_text import SyllableCodec, is_syllable_tokenizer
 from training.corpus import CleanPoem, chunks
 
 
@@ -19,10 +21,22 @@ def example_texts(poems: list[CleanPoem]) -> Iterator[str]:
 
 
 def encode(texts: list[str], tokenizer, batch: int = 2000) -> list[list[int]]:
+    """Token ids of prompt-format texts; a syllable tokenizer reads them in its canonical spelling."""
+    codec = codec_for(tokenizer)
+    if codec is not None:
+        texts = [codec.to_model(t) for t in texts]
     out: list[list[int]] = []
     for i in range(0, len(texts), batch):
         out += tokenizer(texts[i:i + batch], add_special_tokens=False)["input_ids"]
     return out
+
+
+def codec_for(tokenizer) -> SyllableCodec | None:
+    """The syllable codec of a syllable-level tokenizer; None for a BPE."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not is_syllable_tokenizer(json.loads(backend.to_str())):
+        return None
+    return SyllableCodec(tokenizer.get_vocab())
 
 
 def pack(examples: list[list[int]], block: int, seed: int) -> torch.Tensor:

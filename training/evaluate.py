@@ -32,6 +32,7 @@ from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from training import metrics
 from training.corpus import read_split
+from training.likelihood import cross_entropy_per_syllable, eval_poems
 from training.generate import (Opening, known_syllables, latency, openings, score_unconstrained, training_line_set,
                               write_all)
 
@@ -133,6 +134,9 @@ def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_F
     by_form = openings(test, training_lines, tuple(forms), n_openings)
     ppl = validation_perplexity(model_dir, data_dir)
     print(f"validation perplexity {ppl['perplexity']} (loss {ppl['loss']}, {ppl['tokens']} tokens)")
+    xent = cross_entropy_per_syllable(model_dir, eval_poems(test))
+    print(f"test cross-entropy per syllable {xent['nats_per_syllable']} nats ({xent['poems']} poems, "
+          f"{xent['syllables']} syllables and line breaks)")
     results, samples = asyncio.run(generate_eval(model_dir, by_form, training_lines, threads))
     lat_openings = [(f, o.line) for f in ("5chu", "lucbat") for o in by_form.get(f, [])[:10]] or \
         [(f, o.line) for f, items in by_form.items() for o in items[:10]]
@@ -144,6 +148,7 @@ def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_F
         "model": info.version,
         "defaults": info.defaults,
         "validation": ppl,
+        "test_cross_entropy": xent,
         "generation": results,
         "openings_per_form": {f: len(v) for f, v in by_form.items()},
         "latency_4_lines": lat,
@@ -172,6 +177,10 @@ def markdown(report: dict) -> str:
     lat = report.get("latency_4_lines") or {}
     head = [f"Validation perplexity: **{v['perplexity']}** (cross-entropy {v['loss']} nats/token over "
             f"{v['tokens']} tokens of held-out poems).", ""]
+    if report.get("test_cross_entropy"):
+        x = report["test_cross_entropy"]
+        head += [f"Test cross-entropy per syllable: **{x['nats_per_syllable']}** nats (over {x['syllables']} "
+                 f"syllables and line breaks of {x['poems']} test-split poems; comparable across tokenizers).", ""]
     if lat:
         head += [f"Latency, one 4-line poem for one user with the default settings, {lat['n']} requests one after "
                  f"another, {report['torch_threads']} torch threads: **p50 {lat['p50_s']} s**, p90 {lat['p90_s']} s.",

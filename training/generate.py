@@ -8,18 +8,15 @@ training split; the real continuation (lines 2-4) is kept as the reference.
 from __future__ import annotations
 
 import asyncio
-import math
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from engine.backends.hf import HFBackend
 from engine.engine import PoemEngine
 from engine.forms import LINES_PER_STANZA, check, label_form
-from engine.prompt import FORM_TAGS, LINE_SEPARATOR
 from engine.request import Poem, PoemRequest
 from engine.settings import SamplingSettings
 from training.corpus import CleanPoem, poem_key_text
@@ -98,32 +95,3 @@ async def latency(model_dir: Path, settings: SamplingSettings, n: int = 20, form
     times.sort()
     return {"n": n, "p50_s": round(statistics.median(times), 3), "p90_s": round(times[int(0.9 * (n - 1))], 3),
             "mean_s": round(sum(times) / n, 3)}
-
-
-class Scorer:
-    """The model's own perplexity of a generated poem (its lines after the opening)."""
-
-    def __init__(self, model_dir: Path):
-        from transformers import AutoTokenizer, GPT2LMHeadModel
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True,
-                                                     dtype=torch.float32).eval()
-
-    @torch.no_grad()
-    def nll(self, form: str, lines: list[str]) -> tuple[float, int]:
-        """Summed negative log-likelihood of lines[1:] given the tag and lines[0], and its token count."""
-        prefix = self.tokenizer(FORM_TAGS[form] + lines[0] + LINE_SEPARATOR, add_special_tokens=False)["input_ids"]
-        rest = self.tokenizer(LINE_SEPARATOR.join(lines[1:]), add_special_tokens=False)["input_ids"]
-        if not rest:
-            return 0.0, 0
-        ids = torch.tensor([prefix + rest])
-        logits = self.model(input_ids=ids).logits[0, len(prefix) - 1:-1]
-        loss = torch.nn.functional.cross_entropy(logits, ids[0, len(prefix):], reduction="sum")
-        return float(loss), len(rest)
-
-    def perplexity(self, items: list[tuple[str, list[str]]]) -> float:
-        total, count = 0.0, 0
-        for form, lines in items:
-            n, c = self.nll(form, lines)
-            total, count = total + n, count + c
-        return math.exp(total / count) if count else float("nan")

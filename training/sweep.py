@@ -36,7 +36,8 @@ from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from training import metrics
 from training.corpus import read_split
-from training.generate import Scorer, known_syllables, latency, openings, training_line_set, write_all
+from training.likelihood import PoemScorer as Scorer
+from training.generate import known_syllables, latency, openings, training_line_set, write_all
 
 SWEEP_FORMS = ("5chu", "lucbat")
 # (temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)

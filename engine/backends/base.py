@@ -2,7 +2,8 @@
 
 The engine does everything that is the same for all backends (checking the
 request, compiling the form, choosing the best candidate by the checker); a
-backend only turns a prompt plus a regex into n continuations.
+backend only turns a prompt plus its form constraint (the automaton's spec for
+a syllable-level model, a regex for a BPE one) into n continuations.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from collections.abc import Sequence
+
+from engine.automaton import FormSpec
 from engine.model_dir import ModelInfo
+from engine.prompt import END_OF_POEM
 from engine.settings import SamplingSettings
 
 
@@ -22,6 +27,7 @@ class GenerationJob:
     settings: SamplingSettings  # resolved: no None left, seed included
     n: int  # candidates to return (beam search: the best n beams)
     max_new_tokens: int
+    form: FormSpec | None = None  # the whole form as an automaton (syllable-level models only)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,15 @@ class Completion:
     tokens: int
     finished: bool  # ended with the end token (False: stopped by max_new_tokens or cancelled)
     logprob: float | None = None  # sum of the model's log-probabilities of the tokens, when the backend knows it
+
+
+def decode_completion(tokenizer, tokens: Sequence[int], eos_id: int, logprob: float | None = None) -> Completion:
+    """Token ids -> Completion: the one tokens-to-text function of every backend (the end token dropped)."""
+    tokens = list(tokens)
+    finished = bool(tokens) and tokens[-1] == eos_id
+    body = tokens[:-1] if finished else tokens
+    text = tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished, logprob=logprob)
 
 
 class Backend(abc.ABC):

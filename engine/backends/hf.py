@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from engine.backends.base import Backend, Completion, GenerationJob
+from engine.backends.base import Backend, Completion, GenerationJob, decode_completion
+from engine.backends.constraints import Constraint, Constraints
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
 from engine.settings import derive_seed
@@ -44,7 +45,6 @@ MAX_BATCH_ROWS = 64  # rows decoded together; more waiting requests queue
 # poem 5-20x slower on the 2-core box (0.2-0.4 s with 1 thread, 1.2-3 s with 2).
 # None leaves torch's own choice (all cores), for bigger machines.
 DEFAULT_TORCH_THREADS = 1
-GRAMMAR_CACHE_SIZE = 2048  # rhyme segments differ by partner syllable: keep many
 
 
 @dataclass(eq=False)
@@ -52,7 +52,7 @@ class _Request:
     job: GenerationJob
     prompt_ids: list[int]
     resolve: Callable[[object], None]  # called in the worker with the completions or an exception
-    grammar: object | None
+    constraint: Constraint | None  # the form, before the first token; each row decodes with its own copy
     cancelled: threading.Event = field(default_factory=threading.Event)
     rows: list["_Row"] = field(default_factory=list)
     beams_done: list[tuple[float, list[int]]] = field(default_factory=list)
@@ -67,7 +67,7 @@ class _Request:
 @dataclass(eq=False)
 class _Row:
     req: _Request
-    matcher: object | None
+    matcher: Constraint | None
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     score: float = 0.0  # beam search: sum of log-probabilities
@@ -85,7 +85,6 @@ class HFBackend(Backend):
         self.threads = threads
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._grammars: dict[str, object] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -96,7 +95,6 @@ class HFBackend(Backend):
         self._thread.start()
 
     def _load(self) -> None:
-        import xgrammar as xgr
         from transformers import AutoTokenizer, GPT2LMHeadModel
 
         if self.threads:
@@ -107,10 +105,7 @@ class HFBackend(Backend):
         self.vocab_size = self.model.config.vocab_size
         self.max_positions = self.model.config.n_positions
         self.eos_id = self.tokenizer.convert_tokens_to_ids(END_OF_POEM)
-        tok_info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
-                                                      stop_token_ids=[self.eos_id])
-        self._compiler = xgr.GrammarCompiler(tok_info, max_threads=1)
-        self._xgr = xgr
+        self.constraints = Constraints(self.tokenizer, self.vocab_size, self.eos_id, self.info.syllable_level)
 
     async def close(self) -> None:
         if self._thread is None:
@@ -136,25 +131,17 @@ class HFBackend(Backend):
                     future.set_result(result)
             loop.call_soon_threadsafe(set_result)
 
-        # Compiling a grammar takes milliseconds to seconds: keep it off the loop.
-        grammar = await asyncio.to_thread(self._grammar, job.regex) if job.regex else None
+        # Compiling a regex grammar takes milliseconds to seconds: keep it off the loop.
+        constraint = await asyncio.to_thread(self.constraints.for_job, job) if job.regex else \
+            self.constraints.for_job(job)
         prompt_ids = self.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
-        request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, grammar=grammar)
+        request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, constraint=constraint)
         self._queue.put(request)
         try:
             return await future
         except asyncio.CancelledError:
             request.cancelled.set()  # the worker drops its rows at the next step
             raise
-
-    def _grammar(self, regex: str):
-        compiled = self._grammars.get(regex)
-        if compiled is None:
-            compiled = self._compiler.compile_regex(regex)
-            if len(self._grammars) >= GRAMMAR_CACHE_SIZE:
-                self._grammars.pop(next(iter(self._grammars)))
-            self._grammars[regex] = compiled
-        return compiled
 
     # -- the worker thread -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -239,7 +226,7 @@ class _Batch:
         for r in admitted:
             settings = r.job.settings
             for k in range(self._width(r)):
-                matcher = b._xgr.GrammarMatcher(r.grammar) if r.grammar is not None else None
+                matcher = r.constraint.fork() if r.constraint is not None else None
                 gen = None
                 if settings.strategy == "sample":
                     gen = torch.Generator().manual_seed(derive_seed(int(settings.seed), k))
@@ -275,17 +262,13 @@ class _Batch:
 
     # -- choosing tokens ---------------------------------------------------------------------------
     def _choose_tokens(self) -> None:
-        b = self.b
         logits = self.logits.clone()
         # The form constraint first: it is a hard rule. Penalties and n-gram
         # bans below only reorder what it allows, and give way if they would
         # leave no token at all.
-        constrained = [i for i, row in enumerate(self.rows) if row.matcher is not None]
-        if constrained:
-            bitmask = b._xgr.allocate_token_bitmask(len(self.rows), b.vocab_size)
-            for i in constrained:
-                self.rows[i].matcher.fill_next_token_bitmask(bitmask, i)
-            b._xgr.apply_token_bitmask_inplace(logits, bitmask, indices=constrained)
+        for i, row in enumerate(self.rows):
+            if row.matcher is not None:
+                logits[i].masked_fill_(~row.matcher.allowed(), float("-inf"))
         for i, row in enumerate(self.rows):
             s = row.req.job.settings
             if s.repetition_penalty and s.repetition_penalty != 1.0:
@@ -332,11 +315,11 @@ class _Batch:
         b = self.b
         row.tokens.append(token)
         if row.matcher is not None:
-            if not row.matcher.accept_token(token):
-                log.error("grammar refused token %d; ending row", token)
+            if not row.matcher.accept(token):
+                log.error("the form refused token %d; ending row", token)
                 row.done = True
                 return
-            row.done = row.matcher.is_terminated()
+            row.done = row.matcher.done
         else:
             row.done = token == b.eos_id
         if len(row.tokens) >= self._max_tokens(row.req) or self._next_pos_full(row):
@@ -384,7 +367,7 @@ class _Batch:
         for (p, token, value), parent in zip(chosen, parents):
             matcher = parent.matcher.fork() if parent.matcher is not None else None
             if matcher is not None:
-                matcher.accept_token(token)
+                matcher.accept(token)
             new_states.append((parent.tokens + [token], matcher, value))
         while len(new_states) < beams:  # fewer live candidates than beams: pad with dead beams
             new_states.append((list(parents[0].tokens) + [chosen[0][1]], None, float("-inf")))
@@ -445,13 +428,7 @@ class _Batch:
             sequences = [(tokens, None) for _, tokens in ranked]
         else:
             sequences = [(r.tokens, r.logprob) for r in req.rows]
-        out = []
-        for tokens, logprob in sequences:
-            finished = bool(tokens) and tokens[-1] == b.eos_id
-            body = tokens[:-1] if finished else tokens
-            text = b.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-            out.append(Completion(text=text, tokens=len(tokens), finished=finished, logprob=logprob))
-        return out
+        return [decode_completion(b.tokenizer, tokens, b.eos_id, logprob) for tokens, logprob in sequences]
 
     def _forward(self) -> None:
         last = torch.tensor([[r.tokens[-1]] for r in self.rows])

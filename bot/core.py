@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from bot import actions, texts
 from bot.store import NewPoem, Store
 from engine.engine import PoemEngine
-from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS
+from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS, RHYME_SCHEMES
 from engine.model_dir import ModelDirError, read_model_info
 from engine.request import InvalidRequest, PoemRequest
 from engine.settings import SPECS, SamplingSettings, SettingError
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 SETTING_NAMES = {
     "nhietdo": "temperature", "topk": "top_k", "topp": "top_p", "lapphat": "repetition_penalty",
     "ngram": "no_repeat_ngram_size", "chienluoc": "strategy", "sochum": "num_beams", "ungvien": "candidates",
-    "hatgiong": "seed", "the": "form", "kho": "stanzas", "congkhai": "public",
+    "hatgiong": "seed", "the": "form", "van": "scheme", "kho": "stanzas", "congkhai": "public",
 }
 SETTING_ORDER = tuple(SETTING_NAMES.values())
 STRATEGY_ALIASES = {"ngaunhien": "sample", "thamlam": "greedy", "chum": "beam"}
@@ -106,6 +106,15 @@ def _parse_form(raw: str) -> str:
     return folded
 
 
+def _parse_scheme(raw: str) -> str:
+    """"cheo", "chéo", "vần chéo" -> "cheo"."""
+    folded = _fold(raw)
+    folded = folded[3:] if folded.startswith("van") else folded
+    if folded not in RHYME_SCHEMES:
+        raise ValueError(raw)
+    return folded
+
+
 def _parse_stanzas(raw: str) -> int:
     text = raw.strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 2) or not MIN_STANZAS <= int(text) <= MAX_STANZAS:
@@ -133,6 +142,7 @@ class BotSetting:
 
 BOT_SETTINGS: dict[str, BotSetting] = {
     "form": BotSetting(_parse_form, ", ".join(FORM_IDS), "lucbat", texts.form_title),
+    "scheme": BotSetting(_parse_scheme, ", ".join(RHYME_SCHEMES), "cheo", texts.scheme_title),
     "stanzas": BotSetting(_parse_stanzas, f"{MIN_STANZAS}..{MAX_STANZAS}", "2", default=MIN_STANZAS),
     "public": BotSetting(_parse_yes_no, "co, khong", "khong", lambda v: texts.YES_NO[bool(v)], default=True),
 }
@@ -234,7 +244,8 @@ class Core:
     clock: Callable[[], float] = time.monotonic
     poem_timeout_seconds: float = 60.0  # engine.write's deadline
     max_work: int = 16  # candidates x beams x stanzas of one poem
-    max_in_flight: int = 256  # poems being written at once, all users together
+    max_in_flight: int = 256  # poems accepted at once (waiting or being written), all users together
+    max_concurrent: int = 256  # of those, poems the engine writes at once; the others wait within their deadline
     # Called after an admin changed the serving model in the store; swaps this process's engine now.
     on_serving_changed: Callable[[], Awaitable[object]] | None = None
     limiter: RateLimiter = field(init=False)
@@ -242,6 +253,7 @@ class Core:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.poems_per_minute, self.clock)
         self._busy: set[str] = set()  # users whose poem is being written (one each, at most max_in_flight)
+        self._engine_slots = asyncio.Semaphore(self.max_concurrent)
 
     @property
     def in_flight(self) -> int:
@@ -320,7 +332,10 @@ class Core:
     async def _write(self, user: str, request: PoemRequest) -> Reply:
         try:
             async with asyncio.timeout(self.poem_timeout_seconds) as deadline:
-                poem = await self.engine.write(request)  # cancelled at the deadline: its decoding stops
+                # Too many poems at once make every one of them slow: wait for a slot (within the
+                # deadline, so a request that waited too long never costs the engine anything).
+                async with self._engine_slots:
+                    poem = await self.engine.write(request)  # cancelled at the deadline: its decoding stops
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -355,7 +370,8 @@ class Core:
         if new_seed:
             sampling = sampling.replace(seed=None)
         return PoemRequest(opening=clean_input(opening), form=form or prefs.get("form"),
-                           stanzas=int(prefs.get("stanzas", 1)), settings=sampling, default_form=self.default_form)
+                           stanzas=int(prefs.get("stanzas", 1)), settings=sampling, default_form=self.default_form,
+                           scheme=prefs.get("scheme"))
 
     @staticmethod
     def _opening_error(exc: InvalidRequest) -> str:

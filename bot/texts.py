@@ -5,7 +5,7 @@ Adapters and the core format these; no other module writes user-facing words.
 
 from __future__ import annotations
 
-from engine.forms import FORMS
+from engine.forms import FORMS, SCHEME_TITLES
 
 BOT_NAME = "Thơ bot"
 
@@ -32,14 +32,16 @@ HELP = """Cách dùng {bot}:
 /caidat — xem cài đặt; /caidat <tên> <giá trị> để đổi; /caidat macdinh để đặt lại.
    Tên: {names}
    Thể thơ: {forms}
+   Cách gieo vần (thơ 5, 7, 8 chữ): /caidat van {schemes}
    /caidat congkhai khong — bài của bạn không bao giờ hiện trong /top.
 /top — những bài được nhiều người khác chấm cao nhất.
 /xoadulieu — xoá dữ liệu của bạn.
 Giới hạn: mỗi người một bài một lúc, tối đa {{per_minute}} bài mỗi phút; số bản nháp × số chùm × số khổ \
 không quá {{max_work}}; bài nào quá {{timeout}} giây thì bị huỷ.""".format(
     bot=BOT_NAME,
-    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, kho, congkhai",
-    forms=", ".join(f"{f.id} ({f.title})" for f in FORMS.values()))
+    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, van, kho, congkhai",
+    forms=", ".join(f"{f.id} ({f.title})" for f in FORMS.values()),
+    schemes=" | ".join(f"{k} ({v})" for k, v in SCHEME_TITLES.items()))
 
 THO_USAGE = "Bạn hãy viết câu mở đầu sau lệnh, ví dụ: /tho Mùa thu lá vàng rơi"
 WRITING = "Đang làm thơ..."
@@ -96,6 +98,7 @@ SETTING_LABELS = {
     "candidates": "số bản nháp để chọn",
     "seed": "hạt giống",
     "form": "thể thơ",
+    "scheme": "cách gieo vần",
     "stanzas": "số khổ",
     "public": "hiện bài trong /top",
 }
@@ -154,6 +157,11 @@ NO_MODEL = ("Chưa có mô hình ở {path}. Chạy `make model` để huấn lu
 def form_title(form_id: str) -> str:
     form = FORMS.get(form_id)
     return form.title if form else form_id
+
+
+def scheme_title(scheme: object) -> str:
+    """A rhyme scheme as users read it; none set means each form's own default."""
+    return SCHEME_TITLES.get(str(scheme), "theo thể thơ") if scheme else "theo thể thơ"
 
 
 def stars(chosen: int | None, n: int) -> str:

@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     # Cost bounds (issue 12): one user cannot hold the machine.
     poem_timeout_seconds: float = Field(60.0, alias="THO_POEM_TIMEOUT_SECONDS", gt=0, le=3600)
     max_work: int = Field(16, alias="THO_MAX_WORK", ge=1, le=512)  # candidates x beams x stanzas of one poem
-    max_in_flight: int = Field(256, alias="THO_MAX_IN_FLIGHT", ge=1, le=100_000)  # poems being written at once
+    max_in_flight: int = Field(256, alias="THO_MAX_IN_FLIGHT", ge=1, le=100_000)  # poems accepted (waiting + writing)
+    # Poems the engine writes at once; the others wait their turn within their deadline.
+    # None: 16 on the CPU backend (its sweet spot, see Benchmark), 256 on vLLM.
+    max_concurrent: int | None = Field(None, alias="THO_MAX_CONCURRENT", ge=1, le=100_000)
     log_level: str | None = Field(None, alias="THO_LOG_LEVEL")  # None: INFO for the bots, WARNING in the console
 
     # Telegram
@@ -98,6 +101,11 @@ class Settings(BaseSettings):
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"THO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         return value.upper()
+
+    def engine_concurrency(self) -> int:
+        if self.max_concurrent is not None:
+            return self.max_concurrent
+        return 16 if self.backend == "hf" else 256
 
     def secrets(self) -> list[str]:
         """Every value that must never reach a log: tokens, the webhook secret and path, the admin chat."""

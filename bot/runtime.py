@@ -97,7 +97,7 @@ async def open_runtime(settings: Settings, watch: bool = True) -> AsyncIterator[
             core = Core(engine=engine, store=store, default_form=settings.default_form,
                         poems_per_minute=settings.poems_per_minute, admins=frozenset(settings.admins),
                         poem_timeout_seconds=settings.poem_timeout_seconds, max_work=settings.max_work,
-                        max_in_flight=settings.max_in_flight)
+                        max_in_flight=settings.max_in_flight, max_concurrent=settings.engine_concurrency())
             runtime = Runtime(settings, store, engine, core)
             core.on_serving_changed = runtime.follow_serving_model
             watcher = asyncio.create_task(runtime.watch_serving_model()) if watch else None

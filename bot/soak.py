@@ -42,7 +42,7 @@ OPENINGS = [
     "Con đò chiều lặng lẽ", "Tiếng ve gọi mùa hạ", "Trăm năm trong cõi người ta", "Đường về quê ngoại mùa đông",
     "Chiều nghiêng bóng nắng bên sông", "Mẹ ngồi vá áo bên thềm", "Sông quê lặng lẽ trôi xa",
     "Gió đưa hương lúa qua đồng", "Em về trong nắng chiều phai nhạt", "Đêm nay trăng sáng trên đồi vắng",
-    "Hà Nội mùa thu phố cũ rêu phong", "Biển xanh sóng vỗ bờ cát trắng xa xăm", "Quê hương", "Nhớ mẹ",
+    "Hà Nội mùa thu phố cũ rêu phong", "Biển xanh sóng vỗ bờ cát trắng", "Quê hương", "Nhớ mẹ",
 ]
 # The heaviest shapes allowed under THO_MAX_WORK (work = candidates x beams x stanzas), filled in at start.
 HEAVY_SHAPES = ("candidates", "beam", "stanzas")
@@ -112,10 +112,11 @@ def rss_mb() -> float:
 
 async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng: random.Random) -> None:
     await asyncio.sleep(rng.uniform(0, min(START_SPREAD_SECONDS, think)))
+    has_poem = False
     while time.monotonic() < end:
         started = time.monotonic()
         try:
-            if tally.latencies and rng.random() < THOLAI_SHARE:
+            if has_poem and rng.random() < THOLAI_SHARE:
                 reply = await core.command(user, "tholai")
             else:
                 reply = await core.command(user, "tho", rng.choice(OPENINGS))
@@ -130,6 +131,7 @@ async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng
                 tally.errors += 1
                 tally.error_samples.append(reply.text)
             elif kind is None:
+                has_poem = True
                 tally.latencies.append(elapsed)
                 if rng.random() < RATE_SHARE:
                     rated = await core.action(user, reply.buttons[0][rng.randrange(5)].action)
@@ -138,7 +140,8 @@ async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng
                         tally.error_samples.append("rating: " + rated.text)
             else:
                 tally.refusals[kind] += 1
-        await asyncio.sleep(rng.expovariate(1 / think) if think > 0 else 0)
+        pause = rng.expovariate(1 / think) if think > 0 else 0.0
+        await asyncio.sleep(max(0.0, min(pause, end - time.monotonic())))  # never past the end
 
 
 async def sample_rss(samples: list[tuple[float, float]], start: float, end: float) -> None:

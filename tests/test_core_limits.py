@@ -187,3 +187,32 @@ async def test_top_needs_other_raters_and_respects_opting_out(runtime):
     assert (await core.top("tg:30")).text == texts.TOP_EMPTY
     await core.caidat("tg:20", "congkhai co")
     assert "4.5★" in (await core.top("tg:30")).text
+
+
+async def test_poems_beyond_the_engine_slots_wait_their_turn(tiny_model_dir, tmp_path):
+    settings = Settings(_env_file=None, THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db",
+                        THO_POEMS_PER_MINUTE=100, THO_MODEL_WATCH_SECONDS=0, THO_MAX_CONCURRENT=1)
+    assert settings.engine_concurrency() == 1 and Settings(_env_file=None).engine_concurrency() == 16
+    async with open_runtime(settings, watch=False) as rt:
+        core = rt.core
+        running = []
+        write = rt.engine.write
+
+        async def counting_write(request):  # the real engine, counted
+            running.append(1)
+            assert len(running) == 1  # never two at once
+            try:
+                return await write(request)
+            finally:
+                running.pop()
+
+        rt.engine.write = counting_write
+        replies = await asyncio.gather(*(core.tho(f"tg:{200 + i}", OPENING) for i in range(3)))
+        assert all(r.poem_id is not None for r in replies)
+        # One waiting behind a slow one past its deadline times out without reaching the engine.
+        core.poem_timeout_seconds = 0.05
+        calls = []
+        rt.engine.write = lambda request: calls.append(request) or write(request)
+        async with core._engine_slots:  # the one slot is taken
+            reply = await core.tho("tg:210", OPENING)
+        assert reply.text == texts.POEM_TIMEOUT.format(seconds=0.05) and not calls

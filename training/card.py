@@ -44,6 +44,21 @@ def _hardware_note(meta: dict) -> str:
     return f"Trained on {meta['device']} in {run}."
 
 
+def _tokenizer_note(model_dir: Path) -> str:
+    from engine.model_dir import read_model_info
+
+    if not read_model_info(model_dir).syllable_level:
+        return ("- Tokenizer: byte-level BPE trained on the training split, with the prompt format's special tokens "
+                "(`<|endoftext|>` and one tag per form).")
+    stats = _load(model_dir / "tokenizer_stats.json")
+    return ("- Tokenizer: one token per syllable (`engine/syllable_text.py`): "
+            f"{stats.get('syllables', '?')} lower-case syllables seen at least {stats.get('min_count', '?')} times in "
+            f"the training split ({100 * stats.get('coverage', 0):.2f}% of its syllables), "
+            f"{stats.get('names', '?')} capitalised forms the corpus writes mid-line (names, capitalised pronouns), "
+            "punctuation, the line break, the form tags, the end token and an unknown token: "
+            f"{stats.get('vocab_size', '?')} tokens. The first letter of a line is capitalised by rule.")
+
+
 def write_card(model_dir: Path, data_summary: Path | None = None) -> Path:
     model_dir = Path(model_dir)
     meta = _load(model_dir / "tho_model.json")
@@ -63,8 +78,7 @@ def write_card(model_dir: Path, data_summary: Path | None = None) -> Path:
              f"- GPT-2, {arch.get('layers')} layers, {arch.get('heads')} heads, width {arch.get('width')}, context "
              f"{arch.get('context')} tokens, {meta.get('parameters', 0) / 1e6:.1f}M parameters "
              f"(configuration `{meta.get('config')}` in `training/model.py`).",
-             "- Tokenizer: byte-level BPE trained on the training split, with the prompt format's special tokens "
-             "(`<|endoftext|>` and one tag per form).",
+             _tokenizer_note(model_dir),
              f"- Weights: fp16 safetensors in shards of at most 15 MB, {size_mb:.1f} MB in all; the CPU backend loads "
              "them as float32.", "",
              "## Data", "",
@@ -86,7 +100,7 @@ def write_card(model_dir: Path, data_summary: Path | None = None) -> Path:
               f"`{meta.get('data_hash', '?')}`.", "",
               "## Training", "",
               "```", "make model   # or, step by step:", "python -m training data",
-              "python -m training tokenizer --vocab-size 8000", meta.get("command", "python -m training train ..."),
+              "python -m training tokenizer", meta.get("command", "python -m training train ..."),
               "python -m training sweep --model " + str(model_dir), "python -m training evaluate --model " + str(model_dir),
               "python -m training card --model " + str(model_dir), "```", "",
               f"AdamW (β = 0.9, 0.95, weight decay {hp.get('weight_decay')}), learning rate {hp.get('lr')} with "
@@ -97,8 +111,9 @@ def write_card(model_dir: Path, data_summary: Path | None = None) -> Path:
     if evaluation:
         parts += ["## Evaluation", "", f"Targets: {TARGETS}.", "",
                   (model_dir / "eval.md").read_text(encoding="utf-8") if (model_dir / "eval.md").is_file() else "",
-                  "*Constrained*: the engine's decoding constraint (syllable counts, tone classes and rhymes by regex, "
-                  "segment by segment), so form scores are high by construction. *Unconstrained*: free sampling, the "
+                  "*Constrained*: the engine's decoding constraint (for this syllable-level model the form automaton: "
+                  "syllable counts, tone classes, every rhyme, in one pass), so form scores are 1.0 by construction "
+                  "except where a test opening itself breaks a rule. *Unconstrained*: free sampling, the "
                   "first four lines scored; this shows what the model itself learned. Openings are first lines of "
                   "test-split poems that occur nowhere in the training split; ROUGE-L and BLEU-4 (syllables) compare "
                   "lines 2-4 with the real poem's lines 2-4 (low by nature: a poem has many good continuations). "

@@ -19,8 +19,10 @@ import argparse
 import json
 import math
 import shlex
+import shutil
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -100,27 +102,53 @@ def export(model, tokenizer, out: Path, version: str, metadata: dict) -> None:
             f.chmod(0o644)
 
 
-def plot_losses(history: dict, path: Path) -> None:
+TRAINING_LOG = "training_log.jsonl"  # one line per training run of these weights, oldest first
+
+
+def record_run(out: Path, init_from: Path | None, entry: dict) -> None:
+    """Append a run to the model directory's training log; a run that starts from another model
+    directory's weights first takes over that directory's log, so the log covers every run."""
+    log_path = out / TRAINING_LOG
+    if init_from and not log_path.is_file() and (Path(init_from) / TRAINING_LOG).is_file() \
+            and Path(init_from).resolve() != out.resolve():
+        shutil.copyfile(Path(init_from) / TRAINING_LOG, log_path)
+    entry = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **entry}
+    with open(log_path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def read_runs(model_dir: Path) -> list[dict]:
+    path = Path(model_dir) / TRAINING_LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_runs(model_dir: Path, current: dict | None = None) -> None:
+    """loss.png: validation loss of every run in the training log (and of the run still going),
+    steps counted across runs."""
+    runs = read_runs(model_dir) + ([current] if current else [])
+    if not runs:
+        return
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    steps, train = zip(*history["train"]) if history["train"] else ((), ())
-    if train:
-        k = max(1, len(train) // 100)  # moving average over ~1% of the run
-        smooth = [sum(train[max(0, i - k):i + 1]) / len(train[max(0, i - k):i + 1]) for i in range(len(train))]
-        ax.plot(steps, smooth, label="train (smoothed)")
-    if history["validation"]:
-        vs, vl = zip(*history["validation"])
-        ax.plot(vs, vl, "o-", label="validation")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy (nats/token)")
-    ax.set_title("Training loss")
+    offset = 0
+    for i, run in enumerate(runs, 1):
+        if run.get("validation"):
+            steps, losses = zip(*run["validation"])
+            ax.plot([offset + s for s in steps], losses, "o-", ms=3,
+                    label=f"run {i}: {run.get('minutes', '?')} min, {run.get('steps', '?')} steps")
+        offset += int(run.get("steps") or 0) if not run.get("resumed") else 0
+    ax.set_xlabel("optimizer step (all runs)")
+    ax.set_ylabel("validation cross-entropy (nats/token)")
+    ax.set_title("Training runs of these weights")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(Path(model_dir) / "loss.png", dpi=100)
     plt.close(fig)
 
 
@@ -192,8 +220,18 @@ def run(args) -> Path:
         export(model, tokenizer, out, version, {**metadata, "steps": state["step"], "epochs": round(
             state["epoch"] + state["row"] / max(1, rows_per_epoch), 3), "minutes": round(state["elapsed"] / 60, 1),
             "validation_loss": val, "finished": final})
-        plot_losses(state["history"], out / "loss.png")
         write_lexicon((p.lines for p in train_poems), out)  # real syllables, for the engine's forced rhymes
+        stats = Path(args.tokenizer or work / "tokenizer") / "tokenizer_stats.json"
+        if stats.is_file() and not args.init_from:
+            shutil.copyfile(stats, out / "tokenizer_stats.json")
+        if final:
+            record_run(out, args.init_from, {"command": command, "init_from": str(args.init_from or ""),
+                                             "resumed": bool(args.resume), "steps": state["step"],
+                                             "minutes": round(state["elapsed"] / 60, 1),
+                                             "validation_loss": val, "validation": state["history"]["validation"],
+                                             "device": metadata["device"], "config": metadata["config"]})
+        plot_runs(out, None if final else {"validation": state["history"]["validation"], "steps": state["step"],
+                                           "minutes": round(state["elapsed"] / 60, 1), "resumed": bool(args.resume)})
         (run_dir / "history.json").write_text(json.dumps(state["history"]), encoding="utf-8")
 
     rows = pack(train_examples, block, seed=args.seed + state["epoch"])

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DTYPE = "bfloat16"
 DEFAULT_MAX_NUM_SEQS = 1024  # 256 concurrent poems x 4 candidates
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.85
+FORM_PROCESSOR = "engine.backends.vllm_form:FormLogitsProcessor"  # also what `vllm serve --logits-processors` takes
 
 
 class VLLMBackend(Backend):
@@ -71,9 +72,8 @@ class VLLMBackend(Backend):
             generation_config="vllm",  # every sampling value comes from the job, none from the model dir
             max_logprobs=-1,  # beam search reads whole next-token distributions
         )
-        if self.info.syllable_level:
-            from engine.backends.vllm_form import FormLogitsProcessor
-            self.engine_args["logits_processors"] = [FormLogitsProcessor]
+        if self.info.syllable_level:  # the form automaton as a logits processor, loaded by the engine's workers
+            self.engine_args["logits_processors"] = [FORM_PROCESSOR]
         self.engine_args.update(engine_options or {})
         self._engine = None
         self._lock = asyncio.Lock()

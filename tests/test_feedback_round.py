@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from bot.config import Settings
-from bot.store import NewPoem
 from bot.runtime import open_runtime
+from bot.store import NewPoem
 from engine.forms import label_form
 from engine.prompt import prompt_for
 from tests.tiny_model import FALLBACK_POEMS

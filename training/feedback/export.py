@@ -246,8 +246,7 @@ def write(export: Export, out_dir: str | Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, rows in zip(FILES, (export.kto, export.dpo, export.kto_heldout, export.dpo_heldout)):
         with open(out_dir / name, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     (out_dir / "summary.json").write_text(json.dumps(export.summary, ensure_ascii=False, indent=1) + "\n",
                                           encoding="utf-8")
     return out_dir

@@ -2,11 +2,10 @@
 
 Measured for both models on the same held-out data, openings and seeds:
 
-* cross-entropy per syllable on test-split poems: total nats the model gives
-  `format_poem(form, lines)` (form tag given) over the number of syllables plus
-  line ends (the end token counts as the last line's end).  Tokenizer-agnostic:
-  a byte-level BPE and a syllable-level model are compared on the same units.
-  Check: candidate <= serving x 1.03.
+* cross-entropy per syllable on test-split poems (training.likelihood, the
+  measure `python -m training evaluate` reports): nats over syllables and line
+  breaks, so a byte-level BPE and a syllable-level model compare on the same
+  units.  Check: candidate <= serving x 1.03.
 * the form checker on poems written by the real engine (PoemEngine +
   HFBackend, training.evaluate.generate_eval) from test-split openings, with
   and without the decoding constraint.  Checks: each form's constrained total
@@ -30,9 +29,7 @@ from pathlib import Path
 
 import torch
 
-from engine.prompt import format_poem
-from engine.prosody import syllables
-from training.corpus import CleanPoem, chunks, read_split
+from training.corpus import CleanPoem, read_split
 
 CE_RATIO_LIMIT = 1.03
 COPY_RATE_LIMIT = 0.05
@@ -101,16 +98,6 @@ class Scorer:
         targets = ids[0, 1:]
         return float(logp[torch.arange(start - 1, len(full) - 1), targets[start - 1:]].sum())
 
-    @torch.no_grad()
-    def nats(self, text: str) -> float:
-        """Total negative log-likelihood of a whole text after its first token (the form tag)."""
-        ids = self._ids(text)[: self.context]
-        if len(ids) < 2:
-            return 0.0
-        t = torch.tensor([ids])
-        logits = self.model(input_ids=t).logits[0, :-1]
-        return float(torch.nn.functional.cross_entropy(logits.float(), t[0, 1:], reduction="sum"))
-
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
@@ -119,26 +106,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def heldout_texts(test: list[CleanPoem], limit: int) -> list[tuple[str, list[str]]]:
-    """(form, lines) of the first `limit` stanza-aligned chunks of the test split (deterministic)."""
-    out = []
-    for poem in test:
-        for form, lines in chunks(poem):
-            out.append((form, lines))
-            if len(out) >= limit:
-                return out
-    return out
-
-
-def ce_per_syllable(scorer: Scorer, items: list[tuple[str, list[str]]]) -> float:
-    """Nats per syllable-or-line-end over the items' format_poem texts."""
-    total, units = 0.0, 0
-    for form, lines in items:
-        total += scorer.nats(format_poem(form, lines))
-        units += sum(len(syllables(line)) for line in lines) + len(lines)
-    return total / units if units else float("nan")
 
 
 def pair_accuracy(candidate: Scorer, serving: Scorer, pairs: list[dict]) -> dict:
@@ -185,8 +152,10 @@ def summarise_generation(results: dict) -> dict:
 
 
 def measure(model_dir: Path, settings: EvalSettings, test: list[CleanPoem], training_lines: set[str]) -> dict:
-    scorer = Scorer(model_dir, settings.threads)
-    out = {"ce_per_syllable": round(ce_per_syllable(scorer, heldout_texts(test, settings.ce_poems)), 4)}
+    # The same measure as `python -m training evaluate` (training.likelihood), on the same plain test poems.
+    from training.likelihood import cross_entropy_per_syllable, eval_poems
+    ce = cross_entropy_per_syllable(model_dir, eval_poems(test, settings.ce_poems))
+    out = {"ce_per_syllable": ce["nats_per_syllable"]}
     out.update(form_metrics(model_dir, settings, test, training_lines))
     return out
 

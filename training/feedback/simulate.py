@@ -33,9 +33,9 @@ from engine.prosody import syllables
 
 TASTES: dict[str, frozenset[str]] = {
     # The sea: the example.
-    "sea": frozenset("biển sóng thuyền bến khơi cát bờ buồm ghe cảng đảo hải triều chài lưới muối".split()),
+    "sea": frozenset(["biển", "sóng", "thuyền", "bến", "khơi", "cát", "bờ", "buồm", "ghe", "cảng", "đảo", "hải", "triều", "chài", "lưới", "muối"]),
     # The moon and the night: a second, unrelated theme.
-    "moon": frozenset("trăng đêm sao khuya nguyệt tối mờ sương".split()),
+    "moon": frozenset(["trăng", "đêm", "sao", "khuya", "nguyệt", "tối", "mờ", "sương"]),
 }
 
 # Our own opening lines (5 syllables -> 5 chữ, 6 -> lục bát), none with a taste word.

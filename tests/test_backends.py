@@ -15,7 +15,7 @@ import pytest_asyncio
 from engine.backends import create_backend
 from engine.backends.base import GenerationJob
 from engine.engine import PoemEngine
-from engine.forms import LINES_PER_STANZA, get_form, syllables
+from engine.forms import LINES_PER_STANZA, RHYME_SCHEMES, get_form, syllables
 from engine.request import PoemRequest
 from engine.prompt import prompt_for
 from engine.settings import SamplingSettings
@@ -83,6 +83,30 @@ async def test_forms_obeyed(engine, form_id):
     for stanzas, poem in zip((1, 2), poems):
         assert_form(poem, form_id, stanzas)
         assert poem.lines[0] == OPENINGS[form_id]
+
+
+# Openings that obey their form's tone rule, so a whole poem can score 1.0.
+RULE_ABIDING = {"5chu": "Mùa thu lá rụng rơi", "7chu": "Chiều nay em đứng bên dòng sông",
+                "8chu": "Em không nghe mùa thu dưới trăng mờ", "lucbat": "Trăm năm trong cõi người ta"}
+
+
+async def check_one_candidate_is_perfect(engine) -> None:
+    """One candidate, every form and rhyme scheme: length, tone and rhyme all 1.0 (the automaton's proof)."""
+    cases = [(form, scheme, stanzas) for form in RULE_ABIDING
+             for scheme in (RHYME_SCHEMES if get_form(form).schemes else [None]) for stanzas in (1, 2)]
+    poems = await asyncio.gather(*(engine.write(PoemRequest(RULE_ABIDING[form], form=form, stanzas=stanzas,
+                                                            scheme=scheme,
+                                                            settings=SamplingSettings(seed=i, candidates=1)))
+                                   for i, (form, scheme, stanzas) in enumerate(cases)))
+    for (form, scheme, stanzas), poem in zip(cases, poems):
+        assert_form(poem, form, stanzas)
+        assert (poem.scores.tone, poem.scores.rhyme) == (1.0, 1.0), (form, scheme, poem.lines, poem.scores.violations)
+
+
+async def test_one_candidate_is_perfect_in_every_scheme(engine):
+    if not engine.backend.info.syllable_level:
+        pytest.skip("the character-level path keeps the form through segments and best-of-n")
+    await check_one_candidate_is_perfect(engine)
 
 
 async def test_partial_opening_is_completed(engine):

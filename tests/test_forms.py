@@ -10,10 +10,10 @@ GOOD_LUCBAT = [  # Truyện Kiều, the opening
     "Trải qua một cuộc bể dâu",
     "Những điều trông thấy mà đau đớn lòng",
 ]
-GOOD_5CHU = [  # tone 2/4 opposite, lines 2 and 4 rhyme
+GOOD_5CHU = [  # tone 2/4 opposite, vần chéo (the 5 chữ default): lines 1-3 and 2-4 rhyme
     "Mùa thu lá rụng rơi",
     "Gió heo may lá qua",
-    "Em đi trên phố vắng",
+    "Em đi trên lối đời",
     "Nhớ mãi một người xa",
 ]
 
@@ -73,3 +73,26 @@ def test_label_form(lines, form):
 
 def test_every_form_has_a_vietnamese_title():
     assert {f.title for f in FORMS.values()} == {"5 chữ", "7 chữ", "8 chữ", "lục bát", "tự do"}
+
+
+@pytest.mark.parametrize("scheme, rhyming", [("lien", [(1, 2), (3, 4)]), ("cheo", [(1, 3), (2, 4)]),
+                                             ("om", [(1, 4), (2, 3)]), ("tutuyet", [(1, 2), (2, 4)])])
+def test_rhyme_schemes_name_the_lines_that_rhyme(scheme, rhyming):
+    pairs = FORMS["5chu"].rhyme_positions(4, scheme)
+    assert [(a[0] + 1, b[0] + 1) for a, b in pairs] == rhyming
+    assert all(a[1] == b[1] == 5 for a, b in pairs)
+
+
+def test_seven_chu_follows_one_luat_with_niem_and_doi():
+    # Luật bằng (2nd syllable of line 1 bằng): B T B / T B T / T B T / B T B on syllables 2, 4, 6.
+    good = ["Chiều nay em đứng bên dòng sông", "Gió thổi qua đồi nắng chiếu nghiêng",
+            "Mây trắng bay về nơi cuối bãi", "Trăng lên soi bóng cánh đồng riêng"]
+    scores = check(good, "7chu")
+    assert scores.tone == 1.0, scores.violations
+    broken = good[:1] + ["Chiều về em đứng bên dòng nghiêng"] + good[2:]  # line 2 in the wrong luật
+    assert check(broken, "7chu").tone < 1.0
+
+
+def test_eight_chu_alternates_syllables_3_6_8():
+    assert check(["Em không nghe mùa thu dưới trăng mờ"] * 4, "8chu").tone == 1.0
+    assert check(["Em không nghe mùa thu trên trăng mờ"] * 4, "8chu").tone == 0.0

@@ -12,11 +12,16 @@ from tests.test_backends import KINDS, assert_form, make_backend, request
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.mark.parametrize("kind", KINDS)
+# The swap is the backend's business, not the tokenizer's: one run per backend, on syllable models.
+SWAP_KINDS = [k for k in KINDS if (k.values[0] if hasattr(k, "values") else k)[1] == "syllable"]
+
+
+@pytest.mark.parametrize("kind", SWAP_KINDS, ids=lambda k: "-".join(k))
 async def test_swap_under_load(kind, tiny_model_dir, tiny_model_dir_b):
-    old = make_backend(kind, tiny_model_dir)
+    backend, _ = kind
+    old = make_backend(backend, tiny_model_dir)
     engine = await PoemEngine.create(old)
-    new = make_backend(kind, tiny_model_dir_b)
+    new = make_backend(backend, tiny_model_dir_b)
     in_flight = [asyncio.create_task(engine.write(request(seed=i))) for i in range(20)]
     await asyncio.sleep(0.2)  # the first requests are decoding when the swap begins
     swap = asyncio.create_task(engine.swap(new))

@@ -14,10 +14,11 @@ import pytest
 import pytest_asyncio
 
 from engine.backends.base import GenerationJob
+from engine.backends.vllm_local import FORM_PROCESSOR
 from engine.backends.vllm_remote import RemoteBackend, ReplicasDown
 from engine.engine import PoemEngine
 from engine.settings import SamplingSettings
-from tests.test_backends import OPENINGS, assert_form, request
+from tests.test_backends import OPENINGS, assert_form, check_one_candidate_is_perfect, request
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -40,7 +41,8 @@ def server(tiny_model_dir, tmp_path_factory):
     # looks up the package metadata of "vllm" and fails, so the module is run directly.
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
            "--enforce-eager", "--kv-cache-memory-bytes", str(256 << 20), "--max-num-seqs", "64",
-           "--max-logprobs", "-1", "--generation-config", "vllm", "--disable-log-stats"]
+           "--max-logprobs", "-1", "--generation-config", "vllm", "--disable-log-stats",
+           "--logits-processors", FORM_PROCESSOR]  # the form automaton (this project installed beside vLLM)
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"VLLM_LOGGING_LEVEL": "WARNING"})
     url = f"http://127.0.0.1:{port}"
@@ -86,6 +88,10 @@ async def test_forms_obeyed(engine, form_id):
                                    for stanzas in (1, 2)))
     for stanzas, poem in zip((1, 2), poems):
         assert_form(poem, form_id, stanzas)
+
+
+async def test_one_candidate_is_perfect_in_every_scheme(engine):
+    await check_one_candidate_is_perfect(engine)
 
 
 async def test_seed_determinism(engine):

@@ -12,7 +12,7 @@ BASE   := $(VENV)/.installed-base
 VLLM   := $(VENV)/.installed-vllm
 PYTEST_ARGS ?=
 
-.PHONY: install install-vllm chromium demo test test-fast model bench clean
+.PHONY: install install-vllm chromium demo test test-fast model model-gpu bench clean
 
 $(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,20 +49,36 @@ test-fast: $(BASE)
 # The whole training chain: corpus -> tokenizer -> GPT-2 -> sampling sweep -> evaluation -> model card.
 # On a GPU: make model MODEL_CONFIG=base MODEL_DIR=models/tho-gpt2-base TRAIN_MINUTES=0 \
 #   TRAIN_ARGS="--batch-size 32 --grad-accum 4 --lr 6e-4 --max-steps 20000"
-MODEL_DIR ?= models/tho-gpt2-cpu-new
+MODEL_DIR ?= models/tho-gpt2-syl-new
 MODEL_CONFIG ?= cpu
-TRAIN_MINUTES ?= 72
-TRAIN_ARGS ?= --threads 1 --block 256 --batch-size 16 --grad-accum 1 --lr 1.5e-3 --min-lr 1e-4 --warmup 100 \
+TRAIN_MINUTES ?= 90
+TRAIN_ARGS ?= --threads 2 --block 256 --batch-size 16 --grad-accum 1 --lr 1.5e-3 --min-lr 1e-4 --warmup 100 \
 	--eval-every 100 --eval-batches 10 --save-every 200
 
 model: $(BASE)
 	$(BIN)/python -m training data
-	$(BIN)/python -m training tokenizer --vocab-size 8000
+	$(BIN)/python -m training tokenizer
 	nice -n 5 $(BIN)/python -m training train --config $(MODEL_CONFIG) --out $(MODEL_DIR) \
 		--max-minutes $(TRAIN_MINUTES) $(TRAIN_ARGS)
 	$(BIN)/python -m training sweep --model $(MODEL_DIR)
 	$(BIN)/python -m training evaluate --model $(MODEL_DIR) --n-openings 50
 	$(BIN)/python -m training card --model $(MODEL_DIR)
+
+# The GPU recipe: on a machine with a CUDA GPU and only torch + transformers, from a copy of this
+# repository with the prepared split and tokenizer (build/data, build/tokenizer) beside the code:
+#   make model-gpu GPU_MINUTES=8
+# writes models/tho-gpt2-gpu (fp16 shards of at most 15 MB, about 57 MB in all) to bring back,
+# evaluate here (python -m training evaluate) and ship if it is better.
+GPU_MINUTES ?= 8
+GPU_PYTHON ?= python3
+GPU_CONFIG ?= gpu
+GPU_WORK ?= build
+GPU_OUT ?= models/tho-gpt2-gpu
+GPU_ARGS ?= --block 256 --batch-size 64 --grad-accum 1 --lr 1e-3 --min-lr 5e-5 --warmup 200 \
+	--eval-every 200 --eval-batches 20 --save-every 500
+model-gpu:
+	$(GPU_PYTHON) -m training --work $(GPU_WORK) train --config $(GPU_CONFIG) --out $(GPU_OUT) \
+		--max-minutes $(GPU_MINUTES) $(GPU_ARGS)
 
 bench: $(BASE)
 	$(BIN)/python -m engine.bench --model models/$$(cat models/DEFAULT) --backend hf --concurrency 16 --requests 128

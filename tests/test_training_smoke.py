@@ -112,3 +112,20 @@ def test_fine_tuning_a_local_checkpoint_adds_the_form_tags(trained, tmp_path):
                  "--threads", "1"]) == 0
     meta = read_model_info(out).metadata
     assert meta["config"].startswith("init-from:") and meta["steps"] == 2
+
+
+def test_gpu_recipe_runs_on_cpu_with_a_tiny_configuration(trained, tmp_path):
+    """`make model-gpu` (the recipe for a CUDA box) end to end, here on the CPU with the tiny configuration."""
+    import subprocess
+    import sys
+
+    work, _ = trained
+    out = tmp_path / "tho-gpt2-gpu"
+    args = "--block 64 --batch-size 4 --grad-accum 1 --warmup 1 --eval-every 2 --eval-batches 1 --save-every 2 " \
+           "--max-steps 3 --threads 1"
+    subprocess.run(["make", "-s", "model-gpu", f"GPU_PYTHON={sys.executable}", "GPU_CONFIG=tiny",
+                    f"GPU_WORK={work}", f"GPU_OUT={out}", "GPU_MINUTES=1", f"GPU_ARGS={args}"],
+                   check=True, cwd=Path(__file__).resolve().parent.parent, capture_output=True)
+    shards = list(out.glob("*.safetensors"))
+    assert shards and sum(p.stat().st_size for p in shards) <= 60_000_000
+    assert read_model_info(out).syllable_level and read_model_info(out).metadata["steps"] == 3

@@ -14,7 +14,8 @@ CONFIGS: dict[str, tuple[int, int, int, int]] = {
     "tiny": (2, 2, 64, 512),  # tests: builds and trains in seconds
     "cpu": (4, 4, 256, 320),  # what a 2-core CPU trains in an hour: ~5M parameters with an 8k vocabulary
     "small": (6, 6, 384, 512),  # CPU serving: ~14M parameters with an 8k vocabulary
-    "base": (12, 12, 768, 512),  # GPU training: the GPT-2 "small" shape
+    "gpu": (8, 8, 512, 320),  # the GPU recipe (make model-gpu): ~28M parameters, 57 MB in fp16, small enough to commit
+    "base": (12, 12, 768, 512),  # the GPT-2 "small" shape (too big to commit: 170 MB in fp16)
 }
 
 

@@ -130,7 +130,10 @@ def plot_runs(model_dir: Path, current: dict | None = None) -> None:
     runs = read_runs(model_dir) + ([current] if current else [])
     if not runs:
         return
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a bare GPU box (torch + transformers only): the plot is made back home
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

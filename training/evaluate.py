@@ -31,6 +31,7 @@ from engine.model_dir import read_model_info
 from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from training import metrics
+from engine.forms import check
 from training.corpus import read_split
 from training.likelihood import cross_entropy_per_syllable, eval_poems
 from training.generate import (Opening, known_syllables, latency, openings, score_unconstrained, training_line_set,
@@ -68,8 +69,8 @@ def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400
     return {"loss": round(total / tokens, 4), "perplexity": round(math.exp(total / tokens), 2), "tokens": tokens}
 
 
-def generation_metrics(poems, items: list[Opening], training_lines: set[str], known: set[str], constrained: bool
-                       ) -> dict:
+def generation_metrics(poems, items: list[Opening], training_lines: set[str], known: set[str], constrained: bool,
+                       bigrams: set = frozenset()) -> dict:
     scores, written = [], []
     rouge, bleu = [], []
     for poem, item in zip(poems, items):
@@ -91,6 +92,9 @@ def generation_metrics(poems, items: list[Opening], training_lines: set[str], kn
         "distinct_2": round(metrics.distinct_n(written, 2), 4),
         "copy_rate": round(metrics.copy_rate([ln for w in written for ln in w], training_lines), 4),
         "known_syllables": round(metrics.known_syllable_rate([ln for w in written for ln in w], known), 4),
+        "known_bigrams": round(metrics.known_bigram_rate([ln for w in written for ln in w], bigrams), 4),
+        "discriminator": round(metrics.discriminator_accuracy(["\n".join(w) for w in written],
+                                                             ["\n".join(i.reference) for i in items]), 4),
         "rouge_l": round(sum(rouge) / n, 4),
         "bleu": round(sum(bleu) / n, 4),
     })
@@ -100,7 +104,18 @@ def generation_metrics(poems, items: list[Opening], training_lines: set[str], kn
 async def generate_eval(model_dir: Path, by_form: dict[str, list[Opening]], training_lines: set[str],
                         threads: int | None) -> tuple[dict, dict]:
     known = known_syllables(training_lines)
-    results: dict = {"constrained": {}, "unconstrained": {}}
+    bigrams = metrics.bigrams_of(training_lines)
+    results: dict = {"constrained": {}, "unconstrained": {}, "real": {}}
+    for form, items in by_form.items():  # the same figures for the poems' real lines 2-4
+        real = [list(i.reference) for i in items]
+        if real:
+            flat = [ln for r in real for ln in r]
+            results["real"][form] = {
+                "n": len(real), "distinct_2": round(metrics.distinct_n(real, 2), 4),
+                "copy_rate": round(metrics.copy_rate(flat, training_lines), 4),
+                "known_bigrams": round(metrics.known_bigram_rate(flat, bigrams), 4),
+                **{k: round(sum(check([i.line, *i.reference], form).as_dict()[k] for i in items) / len(items), 4)
+                   for k in ("length", "tone", "rhyme", "total")}}
     samples: dict = {"constrained": {}, "unconstrained": {}}
     for constrained in (True, False):
         mode = "constrained" if constrained else "unconstrained"
@@ -113,7 +128,7 @@ async def generate_eval(model_dir: Path, by_form: dict[str, list[Opening]], trai
                 t = time.perf_counter()
                 reqs = [PoemRequest(o.line, form=form, settings=SamplingSettings(seed=i)) for i, o in enumerate(items)]
                 poems = await write_all(engine, reqs)
-                results[mode][form] = generation_metrics(poems, items, training_lines, known, constrained)
+                results[mode][form] = generation_metrics(poems, items, training_lines, known, constrained, bigrams)
                 results[mode][form]["seconds"] = round(time.perf_counter() - t, 1)
                 # No samples are kept: each opens with a line of a corpus poem, and the corpus is not
                 # republished. Samples for the model card are written from openings of our own
@@ -162,8 +177,8 @@ def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_F
 
 def markdown(report: dict) -> str:
     rows = ["| form | decoding | n | length | tone | rhyme | **total** | distinct-1 | distinct-2 | copy rate | "
-            "known syllables | ROUGE-L | BLEU-4 |",
-            "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"]
+            "known syllables | known bigrams | discriminator | ROUGE-L | BLEU-4 |",
+            "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"]
     gen = report["generation"]
     for form in gen.get("constrained", {}):
         for mode in ("constrained", "unconstrained"):
@@ -171,8 +186,14 @@ def markdown(report: dict) -> str:
             if r:
                 rows.append(f"| {form} | {mode} | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | {r['rhyme']:.3f} | "
                             f"**{r['total']:.3f}** | {r['distinct_1']:.3f} | {r['distinct_2']:.3f} | "
-                            f"{100 * r['copy_rate']:.1f}% | {100 * r['known_syllables']:.1f}% | {r['rouge_l']:.3f} | "
-                            f"{r['bleu']:.3f} |")
+                            f"{100 * r['copy_rate']:.1f}% | {100 * r['known_syllables']:.1f}% | "
+                            f"{100 * r.get('known_bigrams', 0):.1f}% | {r.get('discriminator', float('nan')):.3f} | "
+                            f"{r['rouge_l']:.3f} | {r['bleu']:.3f} |")
+        r = gen.get("real", {}).get(form)
+        if r:
+            rows.append(f"| {form} | real lines 2-4 | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | "
+                        f"{r['rhyme']:.3f} | **{r['total']:.3f}** | | {r['distinct_2']:.3f} | "
+                        f"{100 * r['copy_rate']:.1f}% | | {100 * r['known_bigrams']:.1f}% | 0.5 (by definition) | | |")
     v = report["validation"]
     lat = report.get("latency_4_lines") or {}
     head = [f"Validation perplexity: **{v['perplexity']}** (cross-entropy {v['loss']} nats/token over "

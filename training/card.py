@@ -39,8 +39,8 @@ def _hardware_note(meta: dict) -> str:
            f"{meta.get('epochs', '?')} epochs over the training split)")
     if str(meta.get("device", "cpu")).startswith("cpu"):
         return ("**Hardware note.** No GPU was available: this is the best model a 2-core CPU, shared with other "
-                f"jobs, trained in {run}; far from converged. The `base` configuration (GPT-2 small shape) is meant "
-                "for a GPU run at full scale with the same commands (`--config base`, no time budget).")
+                f"jobs, trained in {run}; far from converged. `make model-gpu` (the `gpu` configuration, 8 layers, "
+                "width 512) is the recipe for a CUDA GPU; its result is evaluated here and shipped if it is better.")
     return f"Trained on {meta['device']} in {run}."
 
 

@@ -65,7 +65,7 @@ async def test_poem_rating_and_settings_flow(runtime):
     assert await runtime.store.get_settings("console:local") == {}
     assert (await handle_line(core, "/top")).text == texts.TOP_EMPTY  # one's own stars don't make it public
     for other in ("tg:1", "dc:2"):  # two other people liked it: now it is
-        await core.action(other, f"rate:1:5")
+        await core.action(other, "rate:1:5")
     assert "5.0★ (2 lượt)" in (await handle_line(core, "/top")).text
 
 

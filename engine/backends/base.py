@@ -23,7 +23,7 @@ from engine.settings import SamplingSettings
 @dataclass(frozen=True)
 class GenerationJob:
     prompt: str
-    regex: str | None  # the form constraint; None decodes freely
+    regex: str | None  # the character-level form constraint (BPE models); None: no regex
     settings: SamplingSettings  # resolved: no None left, seed included
     n: int  # candidates to return (beam search: the best n beams)
     max_new_tokens: int

@@ -8,9 +8,10 @@ the model and a batch of rows (one row per candidate); every step it
 1. admits waiting requests: their prompts are prefilled together and their
    key/value caches joined to the running batch (left padding, explicit
    position ids, so rows of different lengths decode side by side);
-2. picks each row's next token with that request's own settings (repetition
-   penalty, no-repeat n-grams, the xgrammar form constraint, temperature,
-   top-k, top-p, a per-row seeded generator; greedy; or beam search);
+2. picks each row's next token with that request's own settings (the form
+   constraint as a logits mask, engine/backends/constraints.py; repetition
+   penalty, no-repeat n-grams, temperature, top-k, top-p, a per-row seeded
+   generator; greedy; or beam search);
 3. drops finished and cancelled rows from the batch and answers their requests;
 4. runs one forward step for all remaining rows.
 

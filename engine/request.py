@@ -106,7 +106,7 @@ class Poem:
     settings: SamplingSettings  # resolved: every value the backend used, seed included
     model_version: str
     prompt: str
-    timings: dict[str, float]  # milliseconds: queue, generate, total
+    timings: dict[str, float]  # milliseconds: prepare_ms, generate_ms, total_ms
     candidates: int
 
     @property

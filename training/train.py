@@ -22,6 +22,7 @@ import shlex
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def run(args) -> Path:
     run_dir = work / "runs" / out.name
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else _no_amp
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
 
     if args.init_from:
         model, tokenizer = load_for_finetuning(args.init_from)
@@ -285,11 +286,3 @@ def run(args) -> Path:
           f"(ppl {math.exp(v):.1f})")
     save(final=True)
     return out
-
-
-class _no_amp:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -12,7 +12,7 @@ BASE   := $(VENV)/.installed-base
 VLLM   := $(VENV)/.installed-vllm
 PYTEST_ARGS ?=
 
-.PHONY: install install-vllm chromium demo test test-fast model model-gpu bench clean
+.PHONY: install install-vllm chromium demo lint test test-fast model model-gpu bench clean
 
 $(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,11 +39,16 @@ chromium:
 demo: $(BASE)
 	$(BIN)/python -m bot console
 
-test: $(VLLM) chromium
+# The linter first (rules and version in pyproject.toml), then every test, slow ones included.
+lint: $(BASE)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(VLLM) chromium lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The quick loop while editing: everything but the slow real parts (vLLM, Chromium, training).
-test-fast: $(BASE)
+test-fast: $(BASE) lint
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The whole training chain: corpus -> tokenizer -> GPT-2 -> sampling sweep -> evaluation -> model card.

@@ -40,14 +40,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k, v in (("THO_MODEL", args.model), ("THO_DB", args.db), ("THO_BACKEND", args.backend))
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("THO_MODEL", args.model), ("THO_DB", args.db), ("THO_BACKEND", args.backend))
+        if v is not None
+    }
     return Settings(**overrides)
 
 
 def require_tokens(settings: Settings, mode: str) -> None:
-    needed = {"telegram": ["telegram_token"], "discord": ["discord_token"],
-              "all": ["telegram_token", "discord_token"]}.get(mode, [])
+    needed = {
+        "telegram": ["telegram_token"],
+        "discord": ["discord_token"],
+        "all": ["telegram_token", "discord_token"],
+    }.get(mode, [])
     for field in needed:
         if not getattr(settings, field):
             name = Settings.model_fields[field].alias
@@ -59,27 +65,33 @@ async def main(args: argparse.Namespace, settings: Settings) -> None:
     if args.mode == "swap":
         if not args.model:
             raise StartupError("swap needs --model DIR")
-        from bot.store import Store
         from bot.runtime import check_model_dir
+        from bot.store import Store
         from engine.model_dir import read_model_info
+
         check_model_dir(settings.model)
         info = read_model_info(settings.model)
         async with Store(settings.db) as store:
             await store.record_model_version(info.version, str(info.path), status="serving")
-        print(f"serving model is now {info.version} ({info.path}); running bots switch within "
-              f"{settings.model_watch_seconds:g} s")
+        print(
+            f"serving model is now {info.version} ({info.path}); running bots switch within "
+            f"{settings.model_watch_seconds:g} s"
+        )
         return
     async with open_runtime(settings, watch=args.mode != "console") as runtime:
         if args.mode == "console":
             from bot.console import run_console
+
             await run_console(runtime.core)
             return
         runners = []
         if args.mode in ("telegram", "all"):
             from bot.telegram import serve as serve_telegram
+
             runners.append(serve_telegram(runtime))
         if args.mode in ("discord", "all"):
             from bot.discord import serve as serve_discord
+
             runners.append(serve_discord(runtime))
         await asyncio.gather(*runners)
 

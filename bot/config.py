@@ -31,8 +31,7 @@ def default_model_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     # Engine
     model: Path = Field(default_factory=default_model_dir, alias="THO_MODEL")
@@ -126,7 +125,10 @@ class Settings(BaseSettings):
         if self.backend == "remote":
             return {"urls": self.remote_urls}
         if self.backend == "vllm":
-            options = {"kv_cache_memory_bytes": self.vllm_kv_cache_bytes, "max_num_seqs": self.vllm_max_num_seqs,
-                       "dtype": self.vllm_dtype}
+            options = {
+                "kv_cache_memory_bytes": self.vllm_kv_cache_bytes,
+                "max_num_seqs": self.vllm_max_num_seqs,
+                "dtype": self.vllm_dtype,
+            }
             return {k: v for k, v in options.items() if v is not None}
         return {"threads": self.torch_threads}

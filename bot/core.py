@@ -33,9 +33,19 @@ log = logging.getLogger(__name__)
 
 # What users type in /caidat -> the setting's internal name.
 SETTING_NAMES = {
-    "nhietdo": "temperature", "topk": "top_k", "topp": "top_p", "lapphat": "repetition_penalty",
-    "ngram": "no_repeat_ngram_size", "chienluoc": "strategy", "sochum": "num_beams", "ungvien": "candidates",
-    "hatgiong": "seed", "the": "form", "van": "scheme", "kho": "stanzas", "congkhai": "public",
+    "nhietdo": "temperature",
+    "topk": "top_k",
+    "topp": "top_p",
+    "lapphat": "repetition_penalty",
+    "ngram": "no_repeat_ngram_size",
+    "chienluoc": "strategy",
+    "sochum": "num_beams",
+    "ungvien": "candidates",
+    "hatgiong": "seed",
+    "the": "form",
+    "van": "scheme",
+    "kho": "stanzas",
+    "congkhai": "public",
 }
 SETTING_ORDER = tuple(SETTING_NAMES.values())
 STRATEGY_ALIASES = {"ngaunhien": "sample", "thamlam": "greedy", "chum": "beam"}
@@ -43,9 +53,17 @@ YES_NO_WORDS = {"co": True, "khong": False, "bat": True, "tat": False, "1": True
 RESET_WORD = "macdinh"
 TEMPERATURE_PRESETS = {"ondinh": 0.6, "canbang": 0.9, "baybong": 1.2}
 # A value /caidat suggests when a user gives none (each one is accepted; tests/test_core_limits.py checks).
-SAMPLING_EXAMPLES = {"temperature": "0.9", "top_k": "50", "top_p": "0.9", "repetition_penalty": "1.1",
-                     "no_repeat_ngram_size": "3", "strategy": "ngaunhien", "num_beams": "4", "candidates": "2",
-                     "seed": "42"}
+SAMPLING_EXAMPLES = {
+    "temperature": "0.9",
+    "top_k": "50",
+    "top_p": "0.9",
+    "repetition_penalty": "1.1",
+    "no_repeat_ngram_size": "3",
+    "strategy": "ngaunhien",
+    "num_beams": "4",
+    "candidates": "2",
+    "seed": "42",
+}
 RATE_WINDOW_SECONDS = 60.0
 TOP_LIMIT = 5
 TOP_MIN_RATERS = 2  # /top shows a poem only once this many users other than its author rated it
@@ -107,7 +125,7 @@ def _parse_form(raw: str) -> str:
 
 
 def _parse_scheme(raw: str) -> str:
-    """"cheo", "chéo", "vần chéo" -> "cheo"."""
+    """ "cheo", "chéo", "vần chéo" -> "cheo"."""
     folded = _fold(raw)
     folded = folded[3:] if folded.startswith("van") else folded
     if folded not in RHYME_SCHEMES:
@@ -270,8 +288,15 @@ class Core:
             log.info("admin %s: /%s %s", user, name, _echo(args))
             return await (self.trangthai if name == "trangthai" else self.mohinh)(user, args)
         handler = {
-            "start": self.start, "giupdo": self.help, "help": self.help, "tho": self.tho, "tholai": self.tholai,
-            "caidat": self.caidat, "danhgia": self.danhgia, "top": self.top, "xoadulieu": self.xoadulieu,
+            "start": self.start,
+            "giupdo": self.help,
+            "help": self.help,
+            "tho": self.tho,
+            "tholai": self.tholai,
+            "caidat": self.caidat,
+            "danhgia": self.danhgia,
+            "top": self.top,
+            "xoadulieu": self.xoadulieu,
         }.get(name)
         if handler is None:
             return Reply(texts.UNKNOWN_COMMAND, error=True)
@@ -298,8 +323,9 @@ class Core:
         return Reply(texts.WELCOME)
 
     def help_text(self) -> str:
-        return texts.HELP.format(per_minute=self.poems_per_minute, max_work=self.max_work,
-                                 timeout=f"{self.poem_timeout_seconds:g}")
+        return texts.HELP.format(
+            per_minute=self.poems_per_minute, max_work=self.max_work, timeout=f"{self.poem_timeout_seconds:g}"
+        )
 
     async def help(self, user: str, args: str = "") -> Reply:
         return Reply(self.help_text())
@@ -347,12 +373,24 @@ class Core:
         except Exception:
             log.exception("writing a poem for %s failed", user)
             return Reply(texts.APOLOGY, failed=True)
-        poem_id = await self.store.add_poem(NewPoem(
-            user_key=user, opening=poem.opening, prompt=poem.prompt, text=poem.text, form=poem.form,
-            stanzas=poem.stanzas, model_version=poem.model_version, latency_ms=poem.timings["total_ms"],
-            settings=poem.settings.as_dict(), seed=poem.seed, scores=poem.scores.as_dict()))
-        footer = texts.POEM_FOOTER.format(form_title=texts.form_title(poem.form),
-                                          temperature=poem.settings.temperature, seed=poem.seed)
+        poem_id = await self.store.add_poem(
+            NewPoem(
+                user_key=user,
+                opening=poem.opening,
+                prompt=poem.prompt,
+                text=poem.text,
+                form=poem.form,
+                stanzas=poem.stanzas,
+                model_version=poem.model_version,
+                latency_ms=poem.timings["total_ms"],
+                settings=poem.settings.as_dict(),
+                seed=poem.seed,
+                scores=poem.scores.as_dict(),
+            )
+        )
+        footer = texts.POEM_FOOTER.format(
+            form_title=texts.form_title(poem.form), temperature=poem.settings.temperature, seed=poem.seed
+        )
         return Reply(f"{poem.text}\n\n{footer}", buttons=(self.rating_buttons(poem_id, None),), poem_id=poem_id)
 
     def _too_heavy(self, sampling: SamplingSettings, stanzas: int) -> str | None:
@@ -362,16 +400,22 @@ class Core:
         work = candidates * beams * stanzas
         if work <= self.max_work:
             return None
-        return texts.TOO_HEAVY.format(candidates=candidates, beams=beams, stanzas=stanzas, work=work,
-                                      limit=self.max_work)
+        return texts.TOO_HEAVY.format(
+            candidates=candidates, beams=beams, stanzas=stanzas, work=work, limit=self.max_work
+        )
 
     def _request(self, opening: str, prefs: dict, form: str | None, new_seed: bool) -> PoemRequest:
         sampling = SamplingSettings.from_dict({k: v for k, v in prefs.items() if k in SPECS})
         if new_seed:
             sampling = sampling.replace(seed=None)
-        return PoemRequest(opening=clean_input(opening), form=form or prefs.get("form"),
-                           stanzas=int(prefs.get("stanzas", 1)), settings=sampling, default_form=self.default_form,
-                           scheme=prefs.get("scheme"))
+        return PoemRequest(
+            opening=clean_input(opening),
+            form=form or prefs.get("form"),
+            stanzas=int(prefs.get("stanzas", 1)),
+            settings=sampling,
+            default_form=self.default_form,
+            scheme=prefs.get("scheme"),
+        )
 
     @staticmethod
     def _opening_error(exc: InvalidRequest) -> str:
@@ -409,8 +453,11 @@ class Core:
             result = await self.store.rate(user, poem_id, stars)
         except LookupError:
             return Reply(texts.POEM_NOT_FOUND, error=True, answer=texts.POEM_NOT_FOUND)
-        message = (texts.RATED_CHANGED.format(previous=result.previous, stars=stars) if not result.created
-                   else texts.RATED_NEW.format(stars=stars))
+        message = (
+            texts.RATED_CHANGED.format(previous=result.previous, stars=stars)
+            if not result.created
+            else texts.RATED_NEW.format(stars=stars)
+        )
         return Reply(message, buttons=(self.rating_buttons(poem_id, stars),), poem_id=poem_id, answer=message)
 
     @staticmethod
@@ -446,14 +493,17 @@ class Core:
         try:
             key, value = parse_setting(name, raw)
         except (SettingError, ValueError):
-            return Reply(texts.SETTING_BAD_VALUE.format(value=_echo(raw), label=label, valid=valid_values(known)),
-                         error=True)
+            return Reply(
+                texts.SETTING_BAD_VALUE.format(value=_echo(raw), label=label, valid=valid_values(known)), error=True
+            )
         too_heavy = self._settings_too_heavy({**prefs, key: value})
         if too_heavy:
             return Reply(too_heavy, error=True)
         await self.store.set_setting(user, key, value)
-        return Reply(texts.SETTING_SAVED.format(label=label, value=show_value(key, value)),
-                     buttons=await self._settings_buttons(user))
+        return Reply(
+            texts.SETTING_SAVED.format(label=label, value=show_value(key, value)),
+            buttons=await self._settings_buttons(user),
+        )
 
     def _settings_too_heavy(self, prefs: dict) -> str | None:
         sampling = SamplingSettings.from_dict({k: v for k, v in prefs.items() if k in SPECS})
@@ -461,8 +511,10 @@ class Core:
 
     async def _show_settings(self, user: str) -> Reply:
         prefs = await self.store.get_settings(user)
-        defaults = {**SamplingSettings().resolve(self.engine.backend.info.defaults).as_dict(),
-                    **{key: setting.default for key, setting in BOT_SETTINGS.items()}}
+        defaults = {
+            **SamplingSettings().resolve(self.engine.backend.info.defaults).as_dict(),
+            **{key: setting.default for key, setting in BOT_SETTINGS.items()},
+        }
         lines = [texts.SETTINGS_TITLE]
         for short, key in SETTING_NAMES.items():
             if key in prefs:
@@ -476,21 +528,26 @@ class Core:
                 value = texts.SETTING_MODEL_DEFAULT
             else:
                 value = show_value(key, value)
-            lines.append(texts.SETTING_LINE.format(name=short, label=texts.SETTING_LABELS[key], value=value,
-                                                   default=mark))
+            lines.append(
+                texts.SETTING_LINE.format(name=short, label=texts.SETTING_LABELS[key], value=value, default=mark)
+            )
         lines.append(texts.SETTINGS_HINT)
         return Reply("\n".join(lines), buttons=await self._settings_buttons(user))
 
     async def _settings_buttons(self, user: str) -> tuple[tuple[Button, ...], ...]:
         """The settings panel: its buttons act only for `user`, whoever else sees them."""
+
         def set_button(label: str, name: str, value: object) -> Button:
             return Button(label, actions.SetOption(name, str(value), user).encode())
 
-        presets = tuple(set_button(texts.TEMPERATURE_PRESET_LABELS[name], "nhietdo", value)
-                        for name, value in TEMPERATURE_PRESETS.items())
+        presets = tuple(
+            set_button(texts.TEMPERATURE_PRESET_LABELS[name], "nhietdo", value)
+            for name, value in TEMPERATURE_PRESETS.items()
+        )
         forms = tuple(set_button(f.title, "the", f.id) for f in FORMS.values())
-        stanzas = tuple(set_button(texts.STANZAS_BUTTON.format(n=n), "kho", n)
-                        for n in range(MIN_STANZAS, MAX_STANZAS + 1))
+        stanzas = tuple(
+            set_button(texts.STANZAS_BUTTON.format(n=n), "kho", n) for n in range(MIN_STANZAS, MAX_STANZAS + 1)
+        )
         return presets, forms, stanzas, (Button(texts.RESET_BUTTON, actions.Reset(user).encode()),)
 
     async def top(self, user: str, args: str = "") -> Reply:
@@ -498,31 +555,51 @@ class Core:
         rated = await self.store.public_top_poems(limit=TOP_LIMIT, min_raters=TOP_MIN_RATERS)
         if not rated:
             return Reply(texts.TOP_EMPTY)
-        items = [texts.TOP_ITEM.format(rank=i, avg=r.avg_stars, count=r.n_ratings,
-                                       form_title=texts.form_title(r.poem.form), text=r.poem.text)
-                 for i, r in enumerate(rated, 1)]
+        items = [
+            texts.TOP_ITEM.format(
+                rank=i, avg=r.avg_stars, count=r.n_ratings, form_title=texts.form_title(r.poem.form), text=r.poem.text
+            )
+            for i, r in enumerate(rated, 1)
+        ]
         return Reply("\n\n".join([texts.TOP_TITLE, *items]))
 
     async def xoadulieu(self, user: str, args: str = "") -> Reply:
         """Ask first: deleting cannot be undone."""
-        return Reply(texts.DELETE_CONFIRM, buttons=((Button(texts.DELETE_YES, actions.Delete(True, user).encode()),
-                                                     Button(texts.DELETE_NO, actions.Delete(False, user).encode())),))
+        return Reply(
+            texts.DELETE_CONFIRM,
+            buttons=(
+                (
+                    Button(texts.DELETE_YES, actions.Delete(True, user).encode()),
+                    Button(texts.DELETE_NO, actions.Delete(False, user).encode()),
+                ),
+            ),
+        )
 
     async def delete_confirmed(self, user: str) -> Reply:
         counts = await self.store.delete_user_data(user)
-        return Reply(texts.DELETED.format(poems=counts.get("poems", 0), ratings=counts.get("ratings", 0),
-                                          settings=counts.get("settings", 0)))
+        return Reply(
+            texts.DELETED.format(
+                poems=counts.get("poems", 0), ratings=counts.get("ratings", 0), settings=counts.get("settings", 0)
+            )
+        )
 
     # -- admin commands (Core.command checks the caller first) -------------------------------------
     async def trangthai(self, user: str, args: str = "") -> Reply:
         """The serving model and its figures, the last day's activity, the poems being written."""
         serving = await self.store.serving_model()
         activity = await self.store.activity_since(datetime.now(UTC) - timedelta(days=1))
-        return Reply(texts.STATUS.format(
-            bot=texts.BOT_NAME, version=self.engine.model_version,
-            metrics=_metrics_line(serving.metrics if serving else {}), poems=activity["poems"],
-            ratings=activity["ratings"], users=activity["users"], in_flight=self.in_flight,
-            max_in_flight=self.max_in_flight))
+        return Reply(
+            texts.STATUS.format(
+                bot=texts.BOT_NAME,
+                version=self.engine.model_version,
+                metrics=_metrics_line(serving.metrics if serving else {}),
+                poems=activity["poems"],
+                ratings=activity["ratings"],
+                users=activity["users"],
+                in_flight=self.in_flight,
+                max_in_flight=self.max_in_flight,
+            )
+        )
 
     async def mohinh(self, user: str, args: str = "") -> Reply:
         """List model versions; `chon <version>` promotes one; `quaylai` goes back to the previous one."""
@@ -535,8 +612,9 @@ class Core:
         if verb == ROLLBACK_WORD and len(parts) == 1:
             versions = await self.store.list_model_versions()
             serving = next((v.version for v in versions if v.status == "serving"), None)
-            retired = sorted((v for v in versions if v.status == "retired" and v.version != serving),
-                             key=lambda v: v.updated_at)
+            retired = sorted(
+                (v for v in versions if v.status == "retired" and v.version != serving), key=lambda v: v.updated_at
+            )
             if not retired:
                 return Reply(texts.MODEL_NO_PREVIOUS, error=True)
             # A swap retires the serving model at that moment: the latest retired one served last.
@@ -549,9 +627,14 @@ class Core:
             return Reply(texts.MODELS_EMPTY)
         lines = [texts.MODELS_TITLE]
         for v in versions[:MODEL_LIST_LIMIT]:
-            lines.append(texts.MODEL_LINE.format(mark="▶" if v.status == "serving" else "•", version=v.version,
-                                                 status=texts.MODEL_STATUS_LABELS.get(v.status, v.status),
-                                                 metrics=_metrics_line(v.metrics)))
+            lines.append(
+                texts.MODEL_LINE.format(
+                    mark="▶" if v.status == "serving" else "•",
+                    version=v.version,
+                    status=texts.MODEL_STATUS_LABELS.get(v.status, v.status),
+                    metrics=_metrics_line(v.metrics),
+                )
+            )
         lines.append(texts.MODELS_HINT)
         return Reply("\n".join(lines))
 
@@ -567,8 +650,7 @@ class Core:
         try:
             read_model_info(target.path)
         except ModelDirError:
-            return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current),
-                         error=True)
+            return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current), error=True)
         # The store says which model serves; every running bot's watcher follows it (as `python -m bot swap`).
         previous = await self.store.set_serving_model(version)
         log.warning("admin %s made model %s the serving one (was %s)", user, version, previous)
@@ -579,8 +661,9 @@ class Core:
                 log.exception("admin %s: swapping to model %s failed; back to %s", user, version, previous)
                 if previous is not None:
                     await self.store.set_serving_model(previous)
-                return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current),
-                             failed=True)
+                return Reply(
+                    texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current), failed=True
+                )
         return Reply(texts.MODEL_SWAPPED.format(version=version, previous=previous or "-"))
 
 

@@ -64,8 +64,11 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:rat
     """One of the 1-5★ buttons under a poem; the poem id lives in the custom_id."""
 
     def __init__(self, poem_id: int, stars: int, label: str | None = None):
-        super().__init__(discord.ui.Button(label=label or f"{stars}★", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"tho:rate:{poem_id}:{stars}"))
+        super().__init__(
+            discord.ui.Button(
+                label=label or f"{stars}★", style=discord.ButtonStyle.secondary, custom_id=f"tho:rate:{poem_id}:{stars}"
+            )
+        )
         self.poem_id = poem_id
         self.stars = stars
 
@@ -137,8 +140,11 @@ def offered(interaction: discord.Interaction) -> bool:
     message = interaction.message
     if message is None:
         return True
-    return any(getattr(child, "custom_id", None) == custom_id
-               for row in message.components for child in getattr(row, "children", ()))
+    return any(
+        getattr(child, "custom_id", None) == custom_id
+        for row in message.components
+        for child in getattr(row, "children", ())
+    )
 
 
 async def send(interaction: discord.Interaction, reply: Reply) -> None:
@@ -180,22 +186,61 @@ async def tholai(interaction: discord.Interaction) -> None:
 
 
 @app_commands.command(name="caidat", description=texts.COMMAND_DESCRIPTIONS["caidat"])
-@app_commands.describe(**{name: DESCRIBE[name] for name in (
-    "nhietdo", "topk", "topp", "lapphat", "ngram", "chienluoc", "sochum", "ungvien", "hatgiong", "the", "kho",
-    "congkhai", "macdinh")})
+@app_commands.describe(
+    **{
+        name: DESCRIBE[name]
+        for name in (
+            "nhietdo",
+            "topk",
+            "topp",
+            "lapphat",
+            "ngram",
+            "chienluoc",
+            "sochum",
+            "ungvien",
+            "hatgiong",
+            "the",
+            "kho",
+            "congkhai",
+            "macdinh",
+        )
+    }
+)
 @app_commands.choices(the=FORM_CHOICES, chienluoc=STRATEGY_CHOICES)
 @everywhere
-async def caidat(interaction: discord.Interaction, nhietdo: Temperature | None = None, topk: TopK | None = None,
-                 topp: TopP | None = None, lapphat: RepetitionPenalty | None = None,
-                 ngram: NoRepeatNgram | None = None, chienluoc: str | None = None, sochum: Beams | None = None,
-                 ungvien: Candidates | None = None, hatgiong: Seed | None = None, the: str | None = None,
-                 kho: Stanzas | None = None, congkhai: bool | None = None, macdinh: bool = False) -> None:
+async def caidat(
+    interaction: discord.Interaction,
+    nhietdo: Temperature | None = None,
+    topk: TopK | None = None,
+    topp: TopP | None = None,
+    lapphat: RepetitionPenalty | None = None,
+    ngram: NoRepeatNgram | None = None,
+    chienluoc: str | None = None,
+    sochum: Beams | None = None,
+    ungvien: Candidates | None = None,
+    hatgiong: Seed | None = None,
+    the: str | None = None,
+    kho: Stanzas | None = None,
+    congkhai: bool | None = None,
+    macdinh: bool = False,
+) -> None:
     """/caidat: no option shows the settings; each option given is saved (ranges checked by Discord and the core)."""
     await interaction.response.defer(thinking=True, ephemeral=True)
     core, user = core_of(interaction), user_key(interaction.user)
-    given = {"nhietdo": nhietdo, "topk": topk, "topp": topp, "lapphat": lapphat, "ngram": ngram,
-             "chienluoc": chienluoc, "sochum": sochum, "ungvien": ungvien, "hatgiong": hatgiong, "the": the,
-             "kho": kho, "congkhai": None if congkhai is None else "co" if congkhai else "khong"}
+    given = {
+        "nhietdo": nhietdo,
+        "topk": topk,
+        "topp": topp,
+        "lapphat": lapphat,
+        "ngram": ngram,
+        "chienluoc": chienluoc,
+        "sochum": sochum,
+        "ungvien": ungvien,
+        "hatgiong": hatgiong,
+        "the": the,
+        "kho": kho,
+        "congkhai": None if congkhai is None else "co" if congkhai else "khong",
+    }
     notes = []
     if macdinh:
         notes.append((await core.caidat(user, "macdinh")).text)
@@ -242,8 +287,10 @@ async def trangthai(interaction: discord.Interaction) -> None:
     await run_command(interaction, "trangthai", private=True)
 
 
-MODEL_ACTIONS = [app_commands.Choice(name="chọn phiên bản", value="chon"),
-                 app_commands.Choice(name="quay lại bản trước", value="quaylai")]
+MODEL_ACTIONS = [
+    app_commands.Choice(name="chọn phiên bản", value="chon"),
+    app_commands.Choice(name="quay lại bản trước", value="quaylai"),
+]
 
 
 @app_commands.command(name="mohinh", description=texts.ADMIN_COMMAND_DESCRIPTIONS["mohinh"])

@@ -51,7 +51,8 @@ class Runtime:
         async with self._follow_lock:
             serving = await self.store.serving_model()
             current = self.engine.backend.info.path
-            if serving is None or Path(serving.path).resolve() == current:
+            # A local path's resolve() is a few system calls, once per watch interval.
+            if serving is None or Path(serving.path).resolve() == current:  # noqa: ASYNC240
                 return None
             log.info("serving model changed to %s (%s)", serving.version, serving.path)
             backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())
@@ -94,10 +95,17 @@ async def open_runtime(settings: Settings, watch: bool = True) -> AsyncIterator[
         try:
             if await store.serving_model() is None:
                 await store.record_model_version(info.version, str(info.path), status="serving")
-            core = Core(engine=engine, store=store, default_form=settings.default_form,
-                        poems_per_minute=settings.poems_per_minute, admins=frozenset(settings.admins),
-                        poem_timeout_seconds=settings.poem_timeout_seconds, max_work=settings.max_work,
-                        max_in_flight=settings.max_in_flight, max_concurrent=settings.engine_concurrency())
+            core = Core(
+                engine=engine,
+                store=store,
+                default_form=settings.default_form,
+                poems_per_minute=settings.poems_per_minute,
+                admins=frozenset(settings.admins),
+                poem_timeout_seconds=settings.poem_timeout_seconds,
+                max_work=settings.max_work,
+                max_in_flight=settings.max_in_flight,
+                max_concurrent=settings.engine_concurrency(),
+            )
             runtime = Runtime(settings, store, engine, core)
             core.on_serving_changed = runtime.follow_serving_model
             watcher = asyncio.create_task(runtime.watch_serving_model()) if watch else None

@@ -38,11 +38,24 @@ from bot.config import Settings
 from bot.runtime import open_runtime
 
 OPENINGS = [
-    "Mùa thu lá vàng rơi", "Sáng nay trời trở gió", "Phố cũ mưa giăng mắc", "Bên hiên nhà mẹ đợi",
-    "Con đò chiều lặng lẽ", "Tiếng ve gọi mùa hạ", "Trăm năm trong cõi người ta", "Đường về quê ngoại mùa đông",
-    "Chiều nghiêng bóng nắng bên sông", "Mẹ ngồi vá áo bên thềm", "Sông quê lặng lẽ trôi xa",
-    "Gió đưa hương lúa qua đồng", "Em về trong nắng chiều phai nhạt", "Đêm nay trăng sáng trên đồi vắng",
-    "Hà Nội mùa thu phố cũ rêu phong", "Biển xanh sóng vỗ bờ cát trắng", "Quê hương", "Nhớ mẹ",
+    "Mùa thu lá vàng rơi",
+    "Sáng nay trời trở gió",
+    "Phố cũ mưa giăng mắc",
+    "Bên hiên nhà mẹ đợi",
+    "Con đò chiều lặng lẽ",
+    "Tiếng ve gọi mùa hạ",
+    "Trăm năm trong cõi người ta",
+    "Đường về quê ngoại mùa đông",
+    "Chiều nghiêng bóng nắng bên sông",
+    "Mẹ ngồi vá áo bên thềm",
+    "Sông quê lặng lẽ trôi xa",
+    "Gió đưa hương lúa qua đồng",
+    "Em về trong nắng chiều phai nhạt",
+    "Đêm nay trăng sáng trên đồi vắng",
+    "Hà Nội mùa thu phố cũ rêu phong",
+    "Biển xanh sóng vỗ bờ cát trắng",
+    "Quê hương",
+    "Nhớ mẹ",
 ]
 # The heaviest shapes allowed under THO_MAX_WORK (work = candidates x beams x stanzas), filled in at start.
 HEAVY_SHAPES = ("candidates", "beam", "stanzas")
@@ -65,10 +78,17 @@ class Tally:
         def pct(p: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(p * len(lat)))], 3) if lat else None
 
-        return {"poems": len(lat), "p50_s": pct(0.50), "p95_s": pct(0.95), "p99_s": pct(0.99),
-                "max_s": round(lat[-1], 3) if lat else None,
-                "mean_s": round(statistics.fmean(lat), 3) if lat else None,
-                "refusals": dict(self.refusals), "errors": self.errors, "error_samples": self.error_samples[:5]}
+        return {
+            "poems": len(lat),
+            "p50_s": pct(0.50),
+            "p95_s": pct(0.95),
+            "p99_s": pct(0.99),
+            "max_s": round(lat[-1], 3) if lat else None,
+            "mean_s": round(statistics.fmean(lat), 3) if lat else None,
+            "refusals": dict(self.refusals),
+            "errors": self.errors,
+            "error_samples": self.error_samples[:5],
+        }
 
 
 def heavy_settings(max_work: int, shape: str) -> list[str]:
@@ -159,8 +179,7 @@ def rss_at(samples: list[tuple[float, float]], seconds: float) -> float | None:
     return round(before[-1], 1) if before else None
 
 
-async def soak(settings: Settings, users: int, minutes: float, heavy_share: float, think: float,
-               seed: int) -> dict:
+async def soak(settings: Settings, users: int, minutes: float, heavy_share: float, think: float, seed: int) -> dict:
     rng = random.Random(seed)
     async with open_runtime(settings, watch=False) as runtime:
         core = runtime.core
@@ -176,39 +195,60 @@ async def soak(settings: Settings, users: int, minutes: float, heavy_share: floa
         start = time.monotonic()
         end = start + minutes * 60
         sampler = asyncio.create_task(sample_rss(samples, start, end))
-        await asyncio.gather(*(user_loop(core, key, heavy if i < n_heavy else ordinary, end, think,
-                                         random.Random(rng.random())) for i, key in enumerate(keys)))
+        await asyncio.gather(
+            *(
+                user_loop(core, key, heavy if i < n_heavy else ordinary, end, think, random.Random(rng.random()))
+                for i, key in enumerate(keys)
+            )
+        )
         duration = time.monotonic() - start
         await sampler
         per_minute = {str(m): rss_at(samples, m * 60) for m in range(0, int(duration // 60) + 1)}
         return {
-            "users": users, "heavy_users": n_heavy, "minutes": minutes, "think_s": think,
-            "duration_s": round(duration, 1), "model": runtime.engine.model_version, "backend": settings.backend,
-            "max_work": core.max_work, "poem_timeout_s": core.poem_timeout_seconds,
-            "poems_per_minute_limit": core.poems_per_minute, "cpu_count": os.cpu_count(),
-            "ordinary": ordinary.summary(), "heavy": heavy.summary(),
+            "users": users,
+            "heavy_users": n_heavy,
+            "minutes": minutes,
+            "think_s": think,
+            "duration_s": round(duration, 1),
+            "model": runtime.engine.model_version,
+            "backend": settings.backend,
+            "max_work": core.max_work,
+            "poem_timeout_s": core.poem_timeout_seconds,
+            "poems_per_minute_limit": core.poems_per_minute,
+            "cpu_count": os.cpu_count(),
+            "ordinary": ordinary.summary(),
+            "heavy": heavy.summary(),
             "errors": ordinary.errors + heavy.errors,
-            "rss_mb": {"minute_2": rss_at(samples, 120), "end": round(samples[-1][1], 1),
-                       "peak": round(max(mb for _, mb in samples), 1), "per_minute": per_minute},
-            "limiter_users_remembered": len(core.limiter), "in_flight_at_end": core.in_flight,
+            "rss_mb": {
+                "minute_2": rss_at(samples, 120),
+                "end": round(samples[-1][1], 1),
+                "peak": round(max(mb for _, mb in samples), 1),
+                "per_minute": per_minute,
+            },
+            "limiter_users_remembered": len(core.limiter),
+            "in_flight_at_end": core.in_flight,
         }
 
 
 def render(result: dict) -> str:
     def line(name: str, s: dict) -> str:
-        return (f"{name}: {s['poems']} poems, p50 {s['p50_s']} s, p95 {s['p95_s']} s, p99 {s['p99_s']} s, "
-                f"max {s['max_s']} s; refused {s['refusals'] or 'none'}; errors {s['errors']}")
+        return (
+            f"{name}: {s['poems']} poems, p50 {s['p50_s']} s, p95 {s['p95_s']} s, p99 {s['p99_s']} s, "
+            f"max {s['max_s']} s; refused {s['refusals'] or 'none'}; errors {s['errors']}"
+        )
 
     rss = result["rss_mb"]
-    return "\n".join([
-        f"soak: {result['users']} users ({result['heavy_users']} heavy, work {result['max_work']}) for "
-        f"{result['duration_s'] / 60:.1f} min, think {result['think_s']:g} s, model {result['model']} "
-        f"({result['backend']}), {result['cpu_count']} CPUs",
-        line("ordinary", result["ordinary"]),
-        line("heavy", result["heavy"]),
-        f"errors: {result['errors']}",
-        f"RSS MB: minute 2 {rss['minute_2']}, end {rss['end']}, peak {rss['peak']}; per minute {rss['per_minute']}",
-    ])
+    return "\n".join(
+        [
+            f"soak: {result['users']} users ({result['heavy_users']} heavy, work {result['max_work']}) for "
+            f"{result['duration_s'] / 60:.1f} min, think {result['think_s']:g} s, model {result['model']} "
+            f"({result['backend']}), {result['cpu_count']} CPUs",
+            line("ordinary", result["ordinary"]),
+            line("heavy", result["heavy"]),
+            f"errors: {result['errors']}",
+            f"RSS MB: minute 2 {rss['minute_2']}, end {rss['end']}, peak {rss['peak']}; per minute {rss['per_minute']}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="tho-soak-") as tmp:
-        overrides = {"THO_BACKEND": args.backend, "THO_DB": args.db or str(Path(tmp) / "soak.db"),
-                     "THO_MODEL_WATCH_SECONDS": 0}
+        overrides = {
+            "THO_BACKEND": args.backend,
+            "THO_DB": args.db or str(Path(tmp) / "soak.db"),
+            "THO_MODEL_WATCH_SECONDS": 0,
+        }
         if args.model:
             overrides["THO_MODEL"] = args.model
         settings = Settings(**overrides)

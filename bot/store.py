@@ -279,9 +279,7 @@ def validate_user_key(key: object) -> str:
 
 def _validate_setting_name(name: object) -> str:
     if not isinstance(name, str) or not SETTING_NAME_RE.fullmatch(name):
-        raise ValueError(
-            f"invalid setting name {name!r}: 1-64 chars of A-Z a-z 0-9 _ . -, not starting with a digit"
-        )
+        raise ValueError(f"invalid setting name {name!r}: 1-64 chars of A-Z a-z 0-9 _ . -, not starting with a digit")
     return name
 
 
@@ -492,9 +490,7 @@ class Store:
     async def _connect(self) -> aiosqlite.Connection:
         if self.path is not None:
             self._preflight()
-        db = await aiosqlite.connect(
-            self._target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-        )
+        db = await aiosqlite.connect(self._target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             db.row_factory = sqlite3.Row
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
@@ -646,7 +642,8 @@ class Store:
 
     @staticmethod
     async def _ensure_user(db: aiosqlite.Connection, key: str, now: str) -> None:
-        await _exec(db,
+        await _exec(
+            db,
             "INSERT INTO users (key, platform, created_at) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING",
             (key, key.split(":", 1)[0], now),
         )
@@ -683,8 +680,7 @@ class Store:
         if not isinstance(values, Mapping):
             raise ValueError(f"settings must be a mapping, got {type(values).__name__}")
         encoded = [
-            (_validate_setting_name(name), _to_json(value, f"setting {name!r}"))
-            for name, value in values.items()
+            (_validate_setting_name(name), _to_json(value, f"setting {name!r}")) for name, value in values.items()
         ]
         now = _now()
         async with self._write() as db:
@@ -706,9 +702,7 @@ class Store:
                 return cur.rowcount
             total = 0
             for name in checked:
-                cur = await _exec(db,
-                    "DELETE FROM user_settings WHERE user_key = ? AND name = ?", (key, name)
-                )
+                cur = await _exec(db, "DELETE FROM user_settings WHERE user_key = ? AND name = ?", (key, name))
                 total += cur.rowcount
             return total
 
@@ -727,20 +721,36 @@ class Store:
         if poem.seed is not None and (type(poem.seed) is not int or not _INT64_MIN <= poem.seed <= _INT64_MAX):
             raise ValueError(f"seed must be None or a signed 64-bit int, got {poem.seed!r}")
         latency = poem.latency_ms
-        if isinstance(latency, bool) or not isinstance(latency, int | float) or not math.isfinite(latency) or latency < 0:
+        if (
+            isinstance(latency, bool)
+            or not isinstance(latency, int | float)
+            or not math.isfinite(latency)
+            or latency < 0
+        ):
             raise ValueError(f"latency_ms must be a finite number >= 0, got {latency!r}")
         settings_json = _json_object(poem.settings, "poem settings")
         scores_json = _json_object(poem.scores, "poem scores")
         now = _now()
         async with self._write() as db:
             await self._ensure_user(db, poem.user_key, now)
-            cur = await _exec(db,
+            cur = await _exec(
+                db,
                 "INSERT INTO poems (user_key, opening, prompt, text, form, stanzas, settings_json,"
                 " seed, model_version, latency_ms, scores_json, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    poem.user_key, poem.opening, poem.prompt, poem.text, poem.form, poem.stanzas,
-                    settings_json, poem.seed, poem.model_version, float(latency), scores_json, now,
+                    poem.user_key,
+                    poem.opening,
+                    poem.prompt,
+                    poem.text,
+                    poem.form,
+                    poem.stanzas,
+                    settings_json,
+                    poem.seed,
+                    poem.model_version,
+                    float(latency),
+                    scores_json,
+                    now,
                 ),
             )
             poem_id = cur.lastrowid
@@ -788,15 +798,16 @@ class Store:
                 )
             )
             if not rows:
-                await _exec(db,
-                    "INSERT INTO ratings (user_key, poem_id, stars, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                await _exec(
+                    db,
+                    "INSERT INTO ratings (user_key, poem_id, stars, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
                     (user_key, poem_id, stars, now, now),
                 )
                 return RatingResult(user_key, poem_id, stars, None, created=True, changed=True)
             previous = int(rows[0]["stars"])
             if previous != stars:
-                await _exec(db,
+                await _exec(
+                    db,
                     "UPDATE ratings SET stars = ?, updated_at = ? WHERE user_key = ? AND poem_id = ?",
                     (stars, now, user_key, poem_id),
                 )
@@ -860,9 +871,13 @@ class Store:
         async with self._read() as db:
             poems = list(await db.execute_fetchall("SELECT COUNT(*) FROM poems WHERE created_at >= ?", (ts,)))
             ratings = list(await db.execute_fetchall("SELECT COUNT(*) FROM ratings WHERE updated_at >= ?", (ts,)))
-            users = list(await db.execute_fetchall(
-                "SELECT COUNT(*) FROM (SELECT user_key FROM poems WHERE created_at >= ?"
-                " UNION SELECT user_key FROM ratings WHERE updated_at >= ?)", (ts, ts)))
+            users = list(
+                await db.execute_fetchall(
+                    "SELECT COUNT(*) FROM (SELECT user_key FROM poems WHERE created_at >= ?"
+                    " UNION SELECT user_key FROM ratings WHERE updated_at >= ?)",
+                    (ts, ts),
+                )
+            )
         return {"poems": int(poems[0][0]), "ratings": int(ratings[0][0]), "users": int(users[0][0])}
 
     async def liked_poems(
@@ -911,7 +926,8 @@ class Store:
                 raise LookupError(f"no poem with id {poem_id} or {new_poem_id}")
             seconds = max(0.0, (_parse_ts(now) - _parse_ts(rows[0]["created_at"])).total_seconds())
             await self._ensure_user(db, user_key, now)
-            await _exec(db,
+            await _exec(
+                db,
                 "INSERT INTO regenerations (new_poem_id, poem_id, user_key, seconds_after, created_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT(new_poem_id) DO NOTHING",
                 (new_poem_id, poem_id, user_key, seconds, now),
@@ -931,8 +947,8 @@ class Store:
         async with self._write() as db:
             settings = await _exec(db, "DELETE FROM user_settings WHERE user_key = ?", (user_key,))
             own = await _exec(db, "DELETE FROM ratings WHERE user_key = ?", (user_key,))
-            on_poems = await _exec(db,
-                "DELETE FROM ratings WHERE poem_id IN (SELECT id FROM poems WHERE user_key = ?)", (user_key,)
+            on_poems = await _exec(
+                db, "DELETE FROM ratings WHERE poem_id IN (SELECT id FROM poems WHERE user_key = ?)", (user_key,)
             )
             poems = await _exec(db, "DELETE FROM poems WHERE user_key = ?", (user_key,))
             users = await _exec(db, "DELETE FROM users WHERE key = ?", (user_key,))
@@ -962,12 +978,14 @@ class Store:
         now = _now()
         async with self._write() as db:
             if status == "serving":
-                await _exec(db,
+                await _exec(
+                    db,
                     "UPDATE model_versions SET status = 'retired', updated_at = ?"
                     " WHERE status = 'serving' AND version != ?",
                     (now, version),
                 )
-            await _exec(db,
+            await _exec(
+                db,
                 "INSERT INTO model_versions (version, path, created_at, updated_at, metrics_json, status)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(version) DO UPDATE SET path = excluded.path,"
@@ -992,11 +1010,11 @@ class Store:
             previous = prev[0]["version"] if prev else None
             if previous == version:
                 return previous
-            await _exec(db,
-                "UPDATE model_versions SET status = 'retired', updated_at = ? WHERE status = 'serving'", (now,)
+            await _exec(
+                db, "UPDATE model_versions SET status = 'retired', updated_at = ? WHERE status = 'serving'", (now,)
             )
-            await _exec(db,
-                "UPDATE model_versions SET status = 'serving', updated_at = ? WHERE version = ?", (now, version)
+            await _exec(
+                db, "UPDATE model_versions SET status = 'serving', updated_at = ? WHERE version = ?", (now, version)
             )
             return previous
 
@@ -1009,8 +1027,8 @@ class Store:
             return
         _validate_str(version, "version", non_empty=True)
         async with self._write() as db:
-            cur = await _exec(db,
-                "UPDATE model_versions SET status = ?, updated_at = ? WHERE version = ?", (status, _now(), version)
+            cur = await _exec(
+                db, "UPDATE model_versions SET status = ?, updated_at = ? WHERE version = ?", (status, _now(), version)
             )
             if cur.rowcount == 0:
                 raise LookupError(f"unknown model version {version!r}")

@@ -22,8 +22,15 @@ from urllib.parse import urlsplit
 from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes,
-                          MessageHandler, filters)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot import texts
 from bot.core import ADMIN_COMMANDS, Core, Reply
@@ -58,8 +65,9 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Reply buttons -> inline keyboard; each button's action is its callback_data (<= 64 bytes)."""
     if not reply.buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.action) for b in row]
-                                 for row in reply.buttons])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.action) for b in row] for row in reply.buttons]
+    )
 
 
 def fit(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> str:
@@ -94,8 +102,9 @@ async def typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> AsyncIte
 
 async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
     """Answer in the chat the command came from; report our own failures to the admins."""
-    await update.effective_message.reply_text(fit(reply.text), reply_markup=keyboard(reply),
-                                              do_quote=update.effective_chat.type != "private")
+    await update.effective_message.reply_text(
+        fit(reply.text), reply_markup=keyboard(reply), do_quote=update.effective_chat.type != "private"
+    )
     if reply.failed:
         await notify_admins(context, texts.ADMIN_POEM_FAILED.format(user=user_key(update)))
 
@@ -118,8 +127,9 @@ async def other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/trangthai, /mohinh: the core checks THO_ADMINS; anyone else is answered as for an unknown command."""
-    reply = await core_of(context).command(user_key(update), command_name(update.effective_message),
-                                           command_args(update.effective_message))
+    reply = await core_of(context).command(
+        user_key(update), command_name(update.effective_message), command_args(update.effective_message)
+    )
     if reply.text == texts.UNKNOWN_COMMAND and update.effective_chat.type != "private":
         return  # in a group an unknown command gets no answer (it may be another bot's)
     await send(update, context, reply)
@@ -127,8 +137,9 @@ async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command we don't know, in a private chat (in groups it may be another bot's)."""
-    await send(update, context, await core_of(context).command(user_key(update), command_name(
-        update.effective_message)))
+    await send(
+        update, context, await core_of(context).command(user_key(update), command_name(update.effective_message))
+    )
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -185,8 +196,11 @@ def describe(update: object) -> str:
     """Who did what, in one line, for the admin report."""
     if not isinstance(update, Update):
         return repr(update)[:200]
-    what = update.callback_query.data if update.callback_query else (
-        update.effective_message.text if update.effective_message else None)
+    what = (
+        update.callback_query.data
+        if update.callback_query
+        else (update.effective_message.text if update.effective_message else None)
+    )
     user = user_key(update) if update.effective_user else "?"
     chat = update.effective_chat.id if update.effective_chat else "?"
     return f"{user} in chat {chat}: {what!r}"[:500]
@@ -217,11 +231,15 @@ def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None =
         raise StartupError(texts.MISSING_TOKEN.format(name="TELEGRAM_TOKEN", hint="token from @BotFather"))
     base_url = settings.telegram_base_url.rstrip("/")
     base_file_url = base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
-    application = (Application.builder().token(settings.telegram_token.get_secret_value())
-                   .base_url(base_url).base_file_url(base_file_url)
-                   .concurrent_updates(CONCURRENT_UPDATES)
-                   .rate_limiter(rate_limiter or AIORateLimiter(max_retries=FLOOD_MAX_RETRIES))
-                   .build())
+    application = (
+        Application.builder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=FLOOD_MAX_RETRIES))
+        .build()
+    )
     application.bot_data["core"] = runtime.core
     application.bot_data["admin_chat"] = settings.telegram_admin_chat
     application.add_handler(CommandHandler(POEM_COMMANDS, poem_command))
@@ -236,12 +254,14 @@ def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None =
 async def register_commands(application: Application) -> None:
     """The command menu users see, with Vietnamese descriptions."""
     await application.bot.set_my_commands(
-        [BotCommand(name, description) for name, description in texts.COMMAND_DESCRIPTIONS.items()])
+        [BotCommand(name, description) for name, description in texts.COMMAND_DESCRIPTIONS.items()]
+    )
 
 
 @contextlib.asynccontextmanager
-async def running(runtime: Runtime, *, poll_timeout: float = POLL_TIMEOUT_SECONDS,
-                  application: Application | None = None) -> AsyncIterator[Application]:
+async def running(
+    runtime: Runtime, *, poll_timeout: float = POLL_TIMEOUT_SECONDS, application: Application | None = None
+) -> AsyncIterator[Application]:
     """Start the application in the current event loop (not run_polling, which owns the loop)."""
     application = application or build_application(runtime)
     settings = runtime.settings
@@ -252,10 +272,14 @@ async def running(runtime: Runtime, *, poll_timeout: float = POLL_TIMEOUT_SECOND
             path = urlsplit(settings.telegram_webhook_url).path.lstrip("/")
             secret = settings.telegram_webhook_secret
             # Telegram sends the secret in a header with every update; PTB refuses requests without it.
-            await updater.start_webhook(listen="0.0.0.0", port=settings.telegram_webhook_port, url_path=path,
-                                        webhook_url=settings.telegram_webhook_url,
-                                        secret_token=secret.get_secret_value() if secret else None,
-                                        allowed_updates=Update.ALL_TYPES)
+            await updater.start_webhook(
+                listen="0.0.0.0",
+                port=settings.telegram_webhook_port,
+                url_path=path,
+                webhook_url=settings.telegram_webhook_url,
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=Update.ALL_TYPES,
+            )
         else:
             await updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
         await application.start()

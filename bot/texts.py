@@ -19,9 +19,11 @@ COMMAND_DESCRIPTIONS = {
     "giupdo": "Hướng dẫn sử dụng",
 }
 
-WELCOME = (f"Chào bạn! Mình là {BOT_NAME}, mình làm thơ tiếng Việt.\n"
-           "Gõ /tho và một câu mở đầu, ví dụ: /tho Mùa thu lá vàng rơi\n"
-           "Gõ /giupdo để xem hướng dẫn.")
+WELCOME = (
+    f"Chào bạn! Mình là {BOT_NAME}, mình làm thơ tiếng Việt.\n"
+    "Gõ /tho và một câu mở đầu, ví dụ: /tho Mùa thu lá vàng rơi\n"
+    "Gõ /giupdo để xem hướng dẫn."
+)
 
 # The limits ({per_minute}, {max_work}, {timeout}) come from the configuration: Core.help_text fills them.
 HELP = """Cách dùng {bot}:
@@ -41,7 +43,8 @@ không quá {{max_work}}; bài nào quá {{timeout}} giây thì bị huỷ.""".f
     bot=BOT_NAME,
     names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, van, kho, congkhai",
     forms=", ".join(f"{f.id} ({f.title})" for f in FORMS.values()),
-    schemes=" | ".join(f"{k} ({v})" for k, v in SCHEME_TITLES.items()))
+    schemes=" | ".join(f"{k} ({v})" for k, v in SCHEME_TITLES.items()),
+)
 
 THO_USAGE = "Bạn hãy viết câu mở đầu sau lệnh, ví dụ: /tho Mùa thu lá vàng rơi"
 WRITING = "Đang làm thơ..."
@@ -51,20 +54,24 @@ OPENING_ERRORS = {
     "empty": THO_USAGE,
     "too_long": "Câu mở đầu dài quá ({length} ký tự). Bạn viết ngắn lại, tối đa {limit} ký tự nhé.",
     "not_vietnamese": "Mình chỉ làm thơ tiếng Việt. Bạn hãy viết câu mở đầu bằng tiếng Việt có dấu, "
-                      "ví dụ: Mùa thu lá vàng rơi",
+    "ví dụ: Mùa thu lá vàng rơi",
     "unknown_form": "Mình không biết thể thơ '{form}'. Các thể: {forms}.",
     "stanzas": "Số khổ phải từ {low} đến {high}.",
     "opening_too_long_for_form": "Câu mở đầu có {syllables} chữ, dài hơn một dòng thơ {form_title} "
-                                 "(tối đa {limit} chữ). Bạn viết ngắn lại hoặc đổi thể thơ bằng /caidat the <thể>.",
+    "(tối đa {limit} chữ). Bạn viết ngắn lại hoặc đổi thể thơ bằng /caidat the <thể>.",
 }
 
 RATE_LIMITED = "Bạn làm thơ nhanh quá! Nghỉ tay {seconds} giây rồi thử lại nhé."
 BUSY = "Mình đang làm bài thơ trước của bạn, đợi chút nhé."
 OVERLOADED = "Mình đang bận làm thơ cho nhiều người quá. Bạn thử lại sau ít giây nhé."
-POEM_TIMEOUT = "Bài thơ này lâu quá (hơn {seconds:g} giây) nên mình dừng lại. Bạn thử lại, hoặc giảm số bản nháp, " \
-               "số chùm hay số khổ trong /caidat nhé."
-TOO_HEAVY = ("Cài đặt này nặng quá: {candidates} bản nháp × {beams} chùm × {stanzas} khổ = {work}, tối đa {limit}. "
-             "Bạn giảm ungvien, sochum hoặc kho nhé.")
+POEM_TIMEOUT = (
+    "Bài thơ này lâu quá (hơn {seconds:g} giây) nên mình dừng lại. Bạn thử lại, hoặc giảm số bản nháp, "
+    "số chùm hay số khổ trong /caidat nhé."
+)
+TOO_HEAVY = (
+    "Cài đặt này nặng quá: {candidates} bản nháp × {beams} chùm × {stanzas} khổ = {work}, tối đa {limit}. "
+    "Bạn giảm ungvien, sochum hoặc kho nhé."
+)
 APOLOGY = "Xin lỗi, mình gặp trục trặc khi làm thơ. Bạn thử lại sau ít phút nhé."
 
 POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
@@ -127,16 +134,22 @@ ADMIN_COMMAND_DESCRIPTIONS = {
     "trangthai": "Quản trị: trạng thái mô hình và hàng đợi",
     "mohinh": "Quản trị: các phiên bản mô hình, chọn, quay lại",
 }
-STATUS = ("Trạng thái {bot}:\n"
-          "• Mô hình đang dùng: {version}\n"
-          "• Chỉ số: {metrics}\n"
-          "• 24 giờ qua: {poems} bài thơ, {ratings} lượt chấm, {users} người dùng\n"
-          "• Đang làm: {in_flight} bài (tối đa {max_in_flight} cùng lúc)")
+STATUS = (
+    "Trạng thái {bot}:\n"
+    "• Mô hình đang dùng: {version}\n"
+    "• Chỉ số: {metrics}\n"
+    "• 24 giờ qua: {poems} bài thơ, {ratings} lượt chấm, {users} người dùng\n"
+    "• Đang làm: {in_flight} bài (tối đa {max_in_flight} cùng lúc)"
+)
 NO_METRICS = "chưa có"
 MODELS_TITLE = "Các phiên bản mô hình (mới nhất trước):"
 MODEL_LINE = "{mark} {version} — {status}; {metrics}"
-MODEL_STATUS_LABELS = {"serving": "đang dùng", "candidate": "ứng viên", "retired": "đã thôi dùng",
-                       "rejected": "bị loại"}
+MODEL_STATUS_LABELS = {
+    "serving": "đang dùng",
+    "candidate": "ứng viên",
+    "retired": "đã thôi dùng",
+    "rejected": "bị loại",
+}
 MODELS_HINT = "Chọn: /mohinh chon <phiên bản>. Quay lại bản trước: /mohinh quaylai"
 MODELS_EMPTY = "Chưa có phiên bản mô hình nào."
 MODEL_USAGE = "Cách dùng: /mohinh, /mohinh chon <phiên bản>, /mohinh quaylai"
@@ -150,8 +163,10 @@ MODEL_SWAPPED = "Đã chuyển sang mô hình {version} (trước đó: {previou
 # Start-up errors (operator-facing, both languages: the operator may not read Vietnamese).
 MISSING_TOKEN = "Thiếu biến môi trường {name} / Missing environment variable {name}: {hint}"
 DB_UNUSABLE = "Không dùng được cơ sở dữ liệu (THO_DB) / database unusable (THO_DB): {reason}"
-NO_MODEL = ("Chưa có mô hình ở {path}. Chạy `make model` để huấn luyện, hoặc đặt THO_MODEL=<thư mục mô hình>.\n"
-            "No model at {path}. Run `make model` to train one, or set THO_MODEL=<model directory>.")
+NO_MODEL = (
+    "Chưa có mô hình ở {path}. Chạy `make model` để huấn luyện, hoặc đặt THO_MODEL=<thư mục mô hình>.\n"
+    "No model at {path}. Run `make model` to train one, or set THO_MODEL=<model directory>."
+)
 
 
 def form_title(form_id: str) -> str:

@@ -57,11 +57,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-poems", type=_positive_int, default=None, help="stop when the output holds this many poems")
     p.add_argument("--out", type=Path, required=True, help="output JSONL (appended to; corpus row schema)")
     p.add_argument("--state", type=Path, default=None, help="SQLite crawl state (default: OUT.state.sqlite)")
-    p.add_argument("--delay", type=_seconds, default=DEFAULT_DELAY_S, help=f"seconds between requests, plus jitter (default {DEFAULT_DELAY_S})")
-    p.add_argument("--backoff", type=_seconds, default=DEFAULT_BACKOFF_S, help=f"first back-off after 429/5xx, doubling (default {DEFAULT_BACKOFF_S})")
-    p.add_argument("--retries", type=int, default=MAX_TRANSIENT_RETRIES, help=f"retries per URL on 429/5xx/timeouts (default {MAX_TRANSIENT_RETRIES})")
-    p.add_argument("--page-timeout", type=_seconds, default=DEFAULT_PAGE_TIMEOUT_S, help=f"page load timeout (default {DEFAULT_PAGE_TIMEOUT_S:.0f}s)")
-    p.add_argument("--base-url", type=_base_url, default=DEFAULT_BASE_URL, help=f"site root (default {DEFAULT_BASE_URL})")
+    p.add_argument(
+        "--delay",
+        type=_seconds,
+        default=DEFAULT_DELAY_S,
+        help=f"seconds between requests, plus jitter (default {DEFAULT_DELAY_S})",
+    )
+    p.add_argument(
+        "--backoff",
+        type=_seconds,
+        default=DEFAULT_BACKOFF_S,
+        help=f"first back-off after 429/5xx, doubling (default {DEFAULT_BACKOFF_S})",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=MAX_TRANSIENT_RETRIES,
+        help=f"retries per URL on 429/5xx/timeouts (default {MAX_TRANSIENT_RETRIES})",
+    )
+    p.add_argument(
+        "--page-timeout",
+        type=_seconds,
+        default=DEFAULT_PAGE_TIMEOUT_S,
+        help=f"page load timeout (default {DEFAULT_PAGE_TIMEOUT_S:.0f}s)",
+    )
+    p.add_argument(
+        "--base-url", type=_base_url, default=DEFAULT_BASE_URL, help=f"site root (default {DEFAULT_BASE_URL})"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log every page")
     return parser

@@ -157,7 +157,9 @@ class Crawler:
         with (
             Browser(user_agent=cfg.user_agent, page_timeout=cfg.page_timeout) as self.browser,
             JsonlWriter(cfg.out) as self.writer,
-            tqdm(total=cfg.max_poems, initial=self._done, unit="poem", disable=not cfg.progress, dynamic_ncols=True) as self.bar,
+            tqdm(
+                total=cfg.max_poems, initial=self._done, unit="poem", disable=not cfg.progress, dynamic_ncols=True
+            ) as self.bar,
         ):
             self._poems()  # left over from an earlier run
             self.summary.stopped = f"max pages ({cfg.max_pages})"

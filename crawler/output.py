@@ -96,7 +96,9 @@ def reconcile(path: str | Path, state: CrawlState) -> Reconciled:
         end = data.rfind(b"\n") + 1
         if end < len(data):
             report.truncated_bytes = len(data) - end
-            log.warning("output ends in a partial row (%d bytes, killed mid-write?): cutting it", report.truncated_bytes)
+            log.warning(
+                "output ends in a partial row (%d bytes, killed mid-write?): cutting it", report.truncated_bytes
+            )
             with open(path, "r+b") as f:
                 f.truncate(end)
                 f.flush()

@@ -42,7 +42,7 @@ class Rule:
     regex: re.Pattern
 
     @classmethod
-    def of(cls, allow: bool, pattern: str) -> "Rule":
+    def of(cls, allow: bool, pattern: str) -> Rule:
         anchored = pattern.endswith("$")
         body = pattern[:-1] if anchored else pattern
         regex = ".*".join(re.escape(_normalise(part)) for part in body.split("*"))

@@ -141,7 +141,8 @@ class CrawlState:
             )
             new = self.db.total_changes - before
             self.db.execute(
-                "INSERT INTO pages (poem_type, page, status, links, attempts, updated_at) VALUES (?, ?, 'done', ?, 1, ?)"
+                "INSERT INTO pages (poem_type, page, status, links, attempts, updated_at)"
+                " VALUES (?, ?, 'done', ?, 1, ?)"
                 " ON CONFLICT (poem_type, page) DO UPDATE SET status = 'done', links = excluded.links,"
                 " attempts = attempts + 1, last_error = NULL, updated_at = excluded.updated_at",
                 (poem_type, page, len(urls), now),
@@ -150,7 +151,8 @@ class CrawlState:
 
     def record_page_failure(self, poem_type: int, page: int, error: str) -> None:
         self.db.execute(
-            "INSERT INTO pages (poem_type, page, status, attempts, last_error, updated_at) VALUES (?, ?, 'failed', 1, ?, ?)"
+            "INSERT INTO pages (poem_type, page, status, attempts, last_error, updated_at)"
+            " VALUES (?, ?, 'failed', 1, ?, ?)"
             " ON CONFLICT (poem_type, page) DO UPDATE SET status = 'failed', attempts = attempts + 1,"
             " last_error = excluded.last_error, updated_at = excluded.updated_at",
             (poem_type, page, error, time.time()),
@@ -172,9 +174,7 @@ class CrawlState:
 
     def done_with_content(self, key: str) -> str | None:
         """The URL already written with this content, if any."""
-        row = self.db.execute(
-            "SELECT url FROM poems WHERE status = 'done' AND content_key = ?", (key,)
-        ).fetchone()
+        row = self.db.execute("SELECT url FROM poems WHERE status = 'done' AND content_key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def mark_done(self, url: str, key: str) -> None:

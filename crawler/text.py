@@ -15,17 +15,39 @@ import unicodedata
 from html.parser import HTMLParser
 
 #: Elements whose boundaries end a stanza.
-BLOCK_TAGS = frozenset({"p", "div", "blockquote", "section", "article", "pre", "table", "tr", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
+BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "blockquote",
+        "section",
+        "article",
+        "pre",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
+)
 #: Elements whose text is never part of the poem (footnote marks and small print included).
 SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "button", "svg", "sup", "small"})
 #: Elements that have no end tag.
-VOID_TAGS = frozenset({"br", "img", "hr", "input", "meta", "link", "wbr", "area", "base", "col", "embed", "source",
-                       "track"})
+VOID_TAGS = frozenset(
+    {"br", "img", "hr", "input", "meta", "link", "wbr", "area", "base", "col", "embed", "source", "track"}
+)
 #: Elements with one of these words in their class hold notes about the poem, not the poem.
 NOTE_CLASSES = ("note", "source", "footnote", "caption", "small", "chu-thich", "ghi-chu")
 #: A whole line that is an editorial note: "(Trích)", "[1] a footnote", "Nguồn: ...", "Chú thích: ...".
-NOTE_LINE = re.compile(r"^(?:[(\[].*[)\]]|[(\[]\d{1,3}[)\]].*|(?:nguồn|trích|chú thích|ghi chú|source)\s*:.*)$",
-                       re.IGNORECASE)
+NOTE_LINE = re.compile(
+    r"^(?:[(\[].*[)\]]|[(\[]\d{1,3}[)\]].*|(?:nguồn|trích|chú thích|ghi chú|source)\s*:.*)$", re.IGNORECASE
+)
 #: Characters that are invisible but break comparisons.
 INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 

@@ -29,8 +29,13 @@ MAX_IN_FLIGHT = 64  # rows decoded at once; the rest wait their turn
 
 def request_from_row(row: dict) -> PoemRequest:
     settings = SamplingSettings(**{k: v for k, v in row.items() if k in SPECS})
-    return PoemRequest(opening=row.get("line", ""), form=row.get("form"), stanzas=int(row.get("stanzas", 1)),
-                       settings=settings, scheme=row.get("scheme"))
+    return PoemRequest(
+        opening=row.get("line", ""),
+        form=row.get("form"),
+        stanzas=int(row.get("stanzas", 1)),
+        settings=settings,
+        scheme=row.get("scheme"),
+    )
 
 
 async def generate(engine: PoemEngine, rows: list[dict]) -> list[dict]:
@@ -43,23 +48,29 @@ async def generate(engine: PoemEngine, rows: list[dict]) -> list[dict]:
             return {**row, "error": str(exc)}
         async with gate:
             poem = await engine.write(request)
-        return {**row, "text": poem.text, "lines": list(poem.lines), "form": poem.form,
-                "scores": poem.scores.as_dict(), "settings": poem.settings.as_dict(),
-                "model_version": poem.model_version}
+        return {
+            **row,
+            "text": poem.text,
+            "lines": list(poem.lines),
+            "form": poem.form,
+            "scores": poem.scores.as_dict(),
+            "settings": poem.settings.as_dict(),
+            "model_version": poem.model_version,
+        }
 
     return await asyncio.gather(*(one(r) for r in rows))
 
 
 async def run_generate(args: argparse.Namespace) -> int:
-    rows = [json.loads(line) for line in Path(args.input).read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = await asyncio.to_thread(Path(args.input).read_text, encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     engine = await PoemEngine.create(create_backend(args.backend, args.model), constrained=not args.unconstrained)
     try:
         results = await generate(engine, rows)
     finally:
         await engine.close()
-    with open(args.output, "w", encoding="utf-8") as out:
-        for r in results:
-            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+    output = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    await asyncio.to_thread(Path(args.output).write_text, output, encoding="utf-8")
     failed = sum("error" in r for r in results)
     print(f"{len(results) - failed} poems written to {args.output}; {failed} rows refused", file=sys.stderr)
     return 0

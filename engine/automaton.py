@@ -47,13 +47,19 @@ class FormSpec:
     scheme: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"form": self.form, "stanzas": self.stanzas, "opening": self.opening,
-                "opening_is_whole_line": self.opening_is_whole_line, "scheme": self.scheme}
+        return {
+            "form": self.form,
+            "stanzas": self.stanzas,
+            "opening": self.opening,
+            "opening_is_whole_line": self.opening_is_whole_line,
+            "scheme": self.scheme,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FormSpec":
-        return cls(str(d["form"]), int(d["stanzas"]), str(d["opening"]), bool(d["opening_is_whole_line"]),
-                   d.get("scheme"))
+    def from_dict(cls, d: dict[str, Any]) -> FormSpec:
+        return cls(
+            str(d["form"]), int(d["stanzas"]), str(d["opening"]), bool(d["opening_is_whole_line"]), d.get("scheme")
+        )
 
     def extra_args(self) -> dict[str, str]:
         """What a vLLM request carries for the form processor (JSON text: `vllm_xargs` takes flat values)."""
@@ -120,8 +126,10 @@ class FormAutomaton:
         if self.line_closed:
             return Next(**close)
         syllable_ok = self.count < hi
-        punct = dict(comma=self.count > 0 and not self.after_punct and self.count < hi,
-                     end_punct=can_close and not self.after_punct)
+        punct = dict(
+            comma=self.count > 0 and not self.after_punct and self.count < hi,
+            end_punct=can_close and not self.after_punct,
+        )
         if not syllable_ok:
             return Next(**close, **punct)
         pos = self.count + 1
@@ -185,8 +193,9 @@ class FormAutomaton:
             self.written[member] = syllable
         if self.patterns:
             cls = tone_class(syllable)
-            alive = {(law, k) for law, k in self.patterns
-                     if dict(self._line_patterns(law)[k]).get(self.count, cls) == cls}
+            alive = {
+                (law, k) for law, k in self.patterns if dict(self._line_patterns(law)[k]).get(self.count, cls) == cls
+            }
             # Nothing alive: only the user's own words get here. Their syllable is
             # not judged; the patterns still rule the positions the model writes.
             if alive:
@@ -211,8 +220,7 @@ class FormAutomaton:
             earlier = [self.written[m] for m in group or () if m in self.written]
             if earlier:
                 cls = tone_class(earlier[0])
-                agree = {(law, k) for law, k in self.patterns
-                         if dict(self._line_patterns(law)[k]).get(pos, cls) == cls}
+                agree = {(law, k) for law, k in self.patterns if dict(self._line_patterns(law)[k]).get(pos, cls) == cls}
                 self.patterns = agree or self.patterns
 
     def _line_patterns(self, law: int):
@@ -222,7 +230,7 @@ class FormAutomaton:
     def done(self) -> bool:
         return self.finished
 
-    def fork(self) -> "FormAutomaton":
+    def fork(self) -> FormAutomaton:
         """An independent copy (beam search keeps one per beam)."""
         other = object.__new__(FormAutomaton)
         other.__dict__.update(self.__dict__)

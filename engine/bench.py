@@ -17,10 +17,11 @@ Backends:
 
 Every request goes through PoemEngine (except sequential), so a poem costs
 what a user's /tho costs: the form constraint (one pass for a syllable-level
-model, segments for a BPE one), `candidates` per poem, the checker's pick. Prints poems/s, generated tokens/s, latency percentiles
-(from when the request was sent, queueing included) and peak memory: the
-resident memory of this process and its children (vLLM's engine runs in a
-child process), sampled, and GPU memory when a GPU is used.
+model, segments for a BPE one), `candidates` per poem, the checker's pick.
+Prints poems/s, generated tokens/s, latency percentiles (from when the
+request was sent, queueing included) and peak memory: the resident memory of
+this process and its children (vLLM's engine runs in a child process),
+sampled, and GPU memory when a GPU is used.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class _MemorySampler:
             import psutil
         except ImportError:  # no psutil: this process's own peak from the kernel
             import resource
+
             self.peak_rss = max(self.peak_rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
             return
         me = psutil.Process()
@@ -136,6 +138,7 @@ def _gpu_memory_mb() -> float | None:
     """GPU memory in use on device 0 (all processes: vLLM's workers included), or None."""
     try:
         import torch
+
         if not torch.cuda.is_available():
             return None
         free, total = torch.cuda.mem_get_info()
@@ -147,19 +150,28 @@ def _gpu_memory_mb() -> float | None:
 def machine() -> str:
     try:
         import torch
+
         if torch.cuda.is_available():
             return f"{torch.cuda.get_device_name(0)}, {platform.processor() or platform.machine()}"
     except Exception:  # noqa: BLE001
         pass
     import os
+
     return f"CPU {platform.machine()}, {os.cpu_count()} cores visible, {platform.platform()}"
 
 
 def make_requests(args) -> list[PoemRequest]:
     openings = OPENINGS[args.form]
     settings = {} if args.candidates is None else {"candidates": args.candidates}
-    return [PoemRequest(openings[i % len(openings)], form=args.form, stanzas=args.stanzas,
-                        settings=SamplingSettings(seed=args.seed + i, **settings)) for i in range(args.requests)]
+    return [
+        PoemRequest(
+            openings[i % len(openings)],
+            form=args.form,
+            stanzas=args.stanzas,
+            settings=SamplingSettings(seed=args.seed + i, **settings),
+        )
+        for i in range(args.requests)
+    ]
 
 
 async def drive(call, count: int, concurrency: int) -> tuple[list[float], int, float]:
@@ -207,8 +219,7 @@ async def bench_engine(args) -> tuple[list[float], int, float, int]:
     try:
         await drive(lambda i: engine.write(requests[i]), min(args.warmup, len(requests)), args.concurrency)
         backend.tokens = 0
-        latencies, failed, seconds = await drive(lambda i: engine.write(requests[i]), len(requests),
-                                                 args.concurrency)
+        latencies, failed, seconds = await drive(lambda i: engine.write(requests[i]), len(requests), args.concurrency)
     finally:
         await engine.close()
     return latencies, failed, seconds, backend.tokens
@@ -241,11 +252,19 @@ async def bench_sequential(args) -> tuple[list[float], int, float, int]:
         ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
         with lock, torch.inference_mode():
             torch.manual_seed(s.seed)
-            out = model.generate(ids, do_sample=s.strategy == "sample", temperature=s.temperature,
-                                 top_k=s.top_k or None, top_p=s.top_p, repetition_penalty=s.repetition_penalty,
-                                 num_return_sequences=1 if s.strategy == "greedy" else s.candidates,
-                                 max_new_tokens=max_tokens, eos_token_id=eos, pad_token_id=eos)
-        tokens += int((out[:, ids.shape[1]:] != eos).sum()) + out.shape[0]
+            out = model.generate(
+                ids,
+                do_sample=s.strategy == "sample",
+                temperature=s.temperature,
+                top_k=s.top_k or None,
+                top_p=s.top_p,
+                repetition_penalty=s.repetition_penalty,
+                num_return_sequences=1 if s.strategy == "greedy" else s.candidates,
+                max_new_tokens=max_tokens,
+                eos_token_id=eos,
+                pad_token_id=eos,
+            )
+        tokens += int((out[:, ids.shape[1] :] != eos).sum()) + out.shape[0]
 
     call = lambda i: asyncio.to_thread(generate, requests[i])  # noqa: E731
     await drive(call, min(args.warmup, len(requests)), args.concurrency)
@@ -271,13 +290,26 @@ async def run(args) -> Result:
         gpu = _gpu_memory_mb()
     done = len(latencies)
     constrained = not args.unconstrained and args.backend != "sequential"
-    return Result(backend=args.backend, model=str(args.model), form=args.form, stanzas=args.stanzas,
-                  constrained=constrained, candidates=args.candidates, concurrency=args.concurrency,
-                  requests=args.requests, failed=failed, seconds=round(seconds, 3),
-                  poems_per_s=round(done / seconds, 3), tokens_per_s=round(tokens / seconds, 1),
-                  p50_ms=round(percentile(latencies, 50), 1), p95_ms=round(percentile(latencies, 95), 1),
-                  p99_ms=round(percentile(latencies, 99), 1), peak_rss_mb=round(memory.peak_rss / 2**20, 1),
-                  peak_gpu_mb=None if gpu is None else round(gpu, 1), machine=machine())
+    return Result(
+        backend=args.backend,
+        model=str(args.model),
+        form=args.form,
+        stanzas=args.stanzas,
+        constrained=constrained,
+        candidates=args.candidates,
+        concurrency=args.concurrency,
+        requests=args.requests,
+        failed=failed,
+        seconds=round(seconds, 3),
+        poems_per_s=round(done / seconds, 3),
+        tokens_per_s=round(tokens / seconds, 1),
+        p50_ms=round(percentile(latencies, 50), 1),
+        p95_ms=round(percentile(latencies, 95), 1),
+        p99_ms=round(percentile(latencies, 99), 1),
+        peak_rss_mb=round(memory.peak_rss / 2**20, 1),
+        peak_gpu_mb=None if gpu is None else round(gpu, 1),
+        machine=machine(),
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -291,8 +323,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stanzas", type=int, default=1)
     parser.add_argument("--candidates", type=int, default=None, help="best-of-n (default: the model's)")
     parser.add_argument("--unconstrained", action="store_true", help="decode without the form constraint")
-    parser.add_argument("--compare", action="store_true",
-                        help="run unconstrained, then constrained, in one process; print the throughput ratio")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run unconstrained, then constrained, in one process; print the throughput ratio",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     vllm = parser.add_argument_group("vllm backend")
@@ -316,8 +351,10 @@ def main(argv: list[str] | None = None) -> None:
         results.append(asyncio.run(run(args)))
         report(args, results[-1])
     free, constrained = results
-    print(f"constrained / unconstrained throughput: {constrained.poems_per_s / free.poems_per_s:.2f} "
-          f"(poems/s {constrained.poems_per_s:.2f} / {free.poems_per_s:.2f})")
+    print(
+        f"constrained / unconstrained throughput: {constrained.poems_per_s / free.poems_per_s:.2f} "
+        f"(poems/s {constrained.poems_per_s:.2f} / {free.poems_per_s:.2f})"
+    )
 
 
 def report(args, result: Result) -> None:
@@ -327,14 +364,19 @@ def report(args, result: Result) -> None:
     mode = "constrained" if result.constrained else "unconstrained"
     if args.backend == "sequential":
         mode += " (one model.generate per poem: the form constraint cannot be applied here)"
-    print(f"backend {result.backend} | {result.form} x{result.stanzas} stanza(s), {mode}, "
-          f"candidates {result.candidates or 'model default'}")
+    print(
+        f"backend {result.backend} | {result.form} x{result.stanzas} stanza(s), {mode}, "
+        f"candidates {result.candidates or 'model default'}"
+    )
     print(f"machine {result.machine}; model {result.model}")
-    print(f"{result.requests} requests, concurrency {result.concurrency}, {result.failed} failed, "
-          f"{result.seconds:.1f} s")
-    print(f"poems/s {result.poems_per_s:.2f} | tokens/s {result.tokens_per_s:.0f} | latency ms p50 {result.p50_ms:.0f} "
-          f"p95 {result.p95_ms:.0f} p99 {result.p99_ms:.0f} | peak RSS {result.peak_rss_mb:.0f} MB"
-          + (f" | GPU {result.peak_gpu_mb:.0f} MB" if result.peak_gpu_mb is not None else ""))
+    print(
+        f"{result.requests} requests, concurrency {result.concurrency}, {result.failed} failed, {result.seconds:.1f} s"
+    )
+    print(
+        f"poems/s {result.poems_per_s:.2f} | tokens/s {result.tokens_per_s:.0f} | latency ms p50 {result.p50_ms:.0f} "
+        f"p95 {result.p95_ms:.0f} p99 {result.p99_ms:.0f} | peak RSS {result.peak_rss_mb:.0f} MB"
+        + (f" | GPU {result.peak_gpu_mb:.0f} MB" if result.peak_gpu_mb is not None else "")
+    )
 
 
 if __name__ == "__main__":  # vLLM spawns processes: keep the work behind this guard

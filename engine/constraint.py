@@ -24,8 +24,17 @@ from functools import lru_cache
 
 from engine.forms import LINES_PER_STANZA, Form, get_form
 from engine.prompt import LINE_SEPARATOR, prompt_for
-from engine.prosody import (BASE_VOWELS, OBLIQUE_VOWELS, strip_tone, ToneClass, rhyme_key, split_syllable,
-                            syllables, tone_class)
+from engine.prosody import (
+    BASE_VOWELS,
+    OBLIQUE_VOWELS,
+    ToneClass,
+    rhyme_key,
+    split_syllable,
+    strip_tone,
+    syllables,
+    tone_class,
+)
+
 
 def _cls(chars: str) -> str:
     return "[" + chars + "]"
@@ -46,8 +55,35 @@ _MAX_CHARS_PER_SYLLABLE = 1 + MAX_SYLLABLE_LETTERS + 3  # space, letters, "..."
 
 # Onsets and codas as Vietnamese spells them; the vowels between them form
 # the nucleus (glides included, "oa", "uyê", "ươi").
-_ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
-           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
+_ONSETS = (
+    "ngh",
+    "ng",
+    "nh",
+    "ch",
+    "gh",
+    "gi",
+    "kh",
+    "ph",
+    "qu",
+    "th",
+    "tr",
+    "b",
+    "c",
+    "d",
+    "đ",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "x",
+)
 _CODAS = ("ng", "nh", "ch", "c", "m", "n", "p", "t")
 _ONSET = "(" + "|".join(_ONSETS + tuple(o.capitalize() for o in _ONSETS)) + ")"
 _CODA = "(" + "|".join(_CODAS) + ")?"
@@ -56,10 +92,14 @@ _CODA = "(" + "|".join(_CODAS) + ")?"
 # (names, the first word of a line), and carries at most one tone mark: a
 # bằng syllable none or huyền, a trắc one exactly one sắc/hỏi/ngã/nặng vowel.
 _NUCLEUS = {  # (after an onset, starting the syllable); at most 3 vowel letters ("ươi", "oai", "uyê")
-    ToneClass.BANG: (f"({_P}{{1,3}}|{_P}{{0,2}}{_H}|{_P}?{_H}{_P}|{_H}{_P}{{1,2}})",
-                     f"({_PU}{_P}{{0,2}}|{_PU}{_P}?{_H}|{_PU}{_H}{_P}|{_HU}{_P}{{0,2}})"),
-    ToneClass.TRAC: (f"({_P}{{0,2}}{_O}|{_P}?{_O}{_P}|{_O}{_P}{{1,2}})",
-                     f"({_PU}{_P}?{_O}|{_PU}{_O}{_P}|{_OU}{_P}{{0,2}})"),
+    ToneClass.BANG: (
+        f"({_P}{{1,3}}|{_P}{{0,2}}{_H}|{_P}?{_H}{_P}|{_H}{_P}{{1,2}})",
+        f"({_PU}{_P}{{0,2}}|{_PU}{_P}?{_H}|{_PU}{_H}{_P}|{_HU}{_P}{{0,2}})",
+    ),
+    ToneClass.TRAC: (
+        f"({_P}{{0,2}}{_O}|{_P}?{_O}{_P}|{_O}{_P}{{1,2}})",
+        f"({_PU}{_P}?{_O}|{_PU}{_O}{_P}|{_OU}{_P}{{0,2}})",
+    ),
 }
 
 
@@ -91,7 +131,7 @@ def _place_tone(rime: str, mark: str) -> str:
         at = vowels[-1]
     else:
         at = vowels[0]
-    return unicodedata.normalize("NFC", rime[:at + 1] + mark + rime[at + 1:])
+    return unicodedata.normalize("NFC", rime[: at + 1] + mark + rime[at + 1 :])
 
 
 @lru_cache(maxsize=8)
@@ -115,8 +155,7 @@ def rhyming_syllable(partner: str, lexicon: frozenset[str] = frozenset()) -> str
     """
     if lexicon:
         own_onset = split_syllable(partner)[0]
-        words = [w for w in _rhyme_index(lexicon).get(rhyme_key(partner), [])
-                 if split_syllable(w)[0] != own_onset]
+        words = [w for w in _rhyme_index(lexicon).get(rhyme_key(partner), []) if split_syllable(w)[0] != own_onset]
         if len(words) >= MIN_LEXICON_RHYMES:
             return "(" + "|".join(words + [w[0].upper() + w[1:] for w in words]) + ")"
     return _spelled_rhyme(partner)
@@ -151,15 +190,23 @@ def _spelled_rhyme(partner: str) -> str:
     alternatives = []
     for glide, rs in groups.items():
         # Before an i-rime "g"/"gi" are ambiguous ("gìn" reads gi + n): leave them out.
-        allowed = [o for o in onsets if not (glide and o == "qu")
-                   and not (o in ("g", "gi") and strip_tone(rs[0])[:1] in "iy")]
+        allowed = [
+            o for o in onsets if not (glide and o == "qu") and not (o in ("g", "gi") and strip_tone(rs[0])[:1] in "iy")
+        ]
         allowed = sorted(allowed + [o.capitalize() for o in allowed], key=lambda o: (-len(o), o))
         alternatives.append(f"({'|'.join(allowed)}){optional}{glide}({'|'.join(rs)})")
     return "(" + "|".join(alternatives) + ")"
 
 
-def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[int, str],
-                lexicon: frozenset[str] = frozenset(), scheme: str | None = None, laws: tuple = ()) -> str:
+def _line_regex(
+    form: Form,
+    line_index: int,
+    given: list[str],
+    rhyme_with: dict[int, str],
+    lexicon: frozenset[str] = frozenset(),
+    scheme: str | None = None,
+    laws: tuple = (),
+) -> str:
     """The regex for the part of a line after its `given` syllables.
 
     `rhyme_with` maps a 1-based position of this line to a syllable it must
@@ -167,12 +214,14 @@ def _line_regex(form: Form, line_index: int, given: list[str], rhyme_with: dict[
     """
     lo, hi = form.length_of(line_index)
     start = len(given) + 1
-    patterns = tuple(dict.fromkeys(p for law in (laws or form.laws)
-                                   for p in form.line_patterns(law, line_index, scheme))) or ((),)
+    patterns = tuple(
+        dict.fromkeys(p for law in (laws or form.laws) for p in form.line_patterns(law, line_index, scheme))
+    ) or ((),)
     # Keep the tone patterns the user's own syllables already obey; if none,
     # the user's words win and the line is left free of tone rules.
-    fitting = [p for p in patterns
-               if all(pos > len(given) or tone_class(given[pos - 1]) == cls for pos, cls in p)] or [()]
+    fitting = [p for p in patterns if all(pos > len(given) or tone_class(given[pos - 1]) == cls for pos, cls in p)] or [
+        ()
+    ]
     alternatives = []
     for pattern in fitting:
         fixed = dict(pattern)
@@ -231,15 +280,28 @@ class Plan:
             if la < first <= lb and pa <= len(known[la]):
                 rhymes.setdefault(lb, {})[pb] = known[la][pa - 1]
         # The luật the lines written so far follow (7 chữ: chosen by line 1); all if none fits.
-        laws = tuple(law for law in form.laws if all(
-            any(all(pos <= len(known[i]) and tone_class(known[i][pos - 1]) == cls for pos, cls in p)
-                for p in form.line_patterns(law, i, self.scheme)) for i in range(first))) or form.laws
+        laws = (
+            tuple(
+                law
+                for law in form.laws
+                if all(
+                    any(
+                        all(pos <= len(known[i]) and tone_class(known[i][pos - 1]) == cls for pos, cls in p)
+                        for p in form.line_patterns(law, i, self.scheme)
+                    )
+                    for i in range(first)
+                )
+            )
+            or form.laws
+        )
         pieces, n_syllables = [], 0
         for i in range(first, last + 1):
             given = known[i] if i < len(lines) else []
             # A line not yet begun in the text starts with the separator.
-            pieces.append(("" if i < len(lines) else LINE_SEPARATOR)
-                          + _line_regex(form, i, given, rhymes.get(i, {}), self.lexicon, self.scheme, laws))
+            pieces.append(
+                ("" if i < len(lines) else LINE_SEPARATOR)
+                + _line_regex(form, i, given, rhymes.get(i, {}), self.lexicon, self.scheme, laws)
+            )
             n_syllables += form.length_of(i)[1] - len(given)
         max_tokens = n_syllables * _MAX_CHARS_PER_SYLLABLE + (last - first) + 3
         return Segment(regex="".join(pieces), max_new_tokens=max_tokens, last=last == self.n_lines - 1)
@@ -259,13 +321,14 @@ class Plan:
         return sum(form.length_of(i)[1] for i in range(self.n_lines)) * _MAX_CHARS_PER_SYLLABLE + self.n_lines + 3
 
 
-def plan(form_id: str, opening: str, stanzas: int, lexicon: frozenset[str] = frozenset(),
-         scheme: str | None = None) -> Plan:
+def plan(
+    form_id: str, opening: str, stanzas: int, lexicon: frozenset[str] = frozenset(), scheme: str | None = None
+) -> Plan:
     """Compile a form, an opening line and a number of stanzas into a Plan."""
     form = get_form(form_id)
     whole = form.is_whole_line(opening)
     n_lines = stanzas * LINES_PER_STANZA
-    breaks = sorted({la for (la, _), (lb, _) in form.rhyme_positions(n_lines, scheme) if la >= 1 or not whole}
-                    | {n_lines - 1})
-    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks), lexicon,
-                scheme)
+    breaks = sorted(
+        {la for (la, _), (lb, _) in form.rhyme_positions(n_lines, scheme) if la >= 1 or not whole} | {n_lines - 1}
+    )
+    return Plan(form.id, prompt_for(form.id, opening, whole), opening, n_lines, whole, tuple(breaks), lexicon, scheme)

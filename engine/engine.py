@@ -52,7 +52,7 @@ class _Candidate:
         self.tokens = 0
         self.logprob = 0.0
 
-    def extend(self, completion: Completion) -> "_Candidate":
+    def extend(self, completion: Completion) -> _Candidate:
         self.text += completion.text
         self.tokens += completion.tokens
         self.logprob += completion.logprob or 0.0
@@ -89,7 +89,7 @@ class PoemEngine:
         self.constrained = constrained  # False only for evaluation without the constraint
 
     @classmethod
-    async def create(cls, backend: Backend, **kwargs) -> "PoemEngine":
+    async def create(cls, backend: Backend, **kwargs) -> PoemEngine:
         await backend.start()
         return cls(backend, **kwargs)
 
@@ -121,14 +121,25 @@ class PoemEngine:
             slot.leave()
         best_lines, best_scores = self._best(request, candidates)
         return Poem(
-            opening=request.opening, form=request.form_id, stanzas=request.stanzas, lines=tuple(best_lines),
-            scores=best_scores, settings=settings, model_version=backend.model_version, prompt=prompt,
-            timings={"prepare_ms": (t0 - started) * 1000, "generate_ms": (t1 - t0) * 1000,
-                     "total_ms": (time.perf_counter() - started) * 1000},
-            candidates=len(candidates))
+            opening=request.opening,
+            form=request.form_id,
+            stanzas=request.stanzas,
+            lines=tuple(best_lines),
+            scores=best_scores,
+            settings=settings,
+            model_version=backend.model_version,
+            prompt=prompt,
+            timings={
+                "prepare_ms": (t0 - started) * 1000,
+                "generate_ms": (t1 - t0) * 1000,
+                "total_ms": (time.perf_counter() - started) * 1000,
+            },
+            candidates=len(candidates),
+        )
 
-    async def _decode_syllables(self, backend: Backend, request: PoemRequest, settings: SamplingSettings, n: int
-                                ) -> tuple[str, list[_Candidate]]:
+    async def _decode_syllables(
+        self, backend: Backend, request: PoemRequest, settings: SamplingSettings, n: int
+    ) -> tuple[str, list[_Candidate]]:
         """Decode n candidate poems in one request: the automaton enforces the whole form as they are written.
 
         The model sees the user's opening in its own spelling (an unknown word as
@@ -141,8 +152,9 @@ class PoemEngine:
         job = GenerationJob(prompt, None, settings, n, max_tokens, form=spec if self.constrained else None)
         out = []
         for completion in await backend.complete(job):
-            text = join_continuation(request.opening, codec.from_model(completion.text, continues_line=not whole),
-                                     whole)
+            text = join_continuation(
+                request.opening, codec.from_model(completion.text, continues_line=not whole), whole
+            )
             candidate = _Candidate(text)
             candidate.tokens, candidate.logprob = completion.tokens, completion.logprob or 0.0
             out.append(candidate)
@@ -161,12 +173,18 @@ class PoemEngine:
         while not segment.last:
             segments = [p.segment(c.text) for c in candidates]
             # Each candidate goes on alone, with its own derived seed.
-            jobs = [GenerationJob(prompt_for(p.form, c.text, False), seg.regex,
-                                  settings.replace(seed=derive_seed(settings.seed, i, step)),
-                                  1, seg.max_new_tokens)
-                    for i, (c, seg) in enumerate(zip(candidates, segments))]
+            jobs = [
+                GenerationJob(
+                    prompt_for(p.form, c.text, False),
+                    seg.regex,
+                    settings.replace(seed=derive_seed(settings.seed, i, step)),
+                    1,
+                    seg.max_new_tokens,
+                )
+                for i, (c, seg) in enumerate(zip(candidates, segments, strict=False))
+            ]
             results = await asyncio.gather(*(backend.complete(job) for job in jobs))
-            for c, r in zip(candidates, results):
+            for c, r in zip(candidates, results, strict=False):
                 c.extend(r[0])
             segment = segments[0]
             step += 1
@@ -194,8 +212,12 @@ class PoemEngine:
             await new_backend.start()
             old = self._slot
             self._slot = _Slot(new_backend)
-            log.info("serving model %s (was %s); %d requests still on the old one",
-                     new_backend.model_version, old.backend.model_version, old.in_flight)
+            log.info(
+                "serving model %s (was %s); %d requests still on the old one",
+                new_backend.model_version,
+                old.backend.model_version,
+                old.in_flight,
+            )
             await old.idle.wait()
             await old.backend.close()
             return new_backend.model_version

@@ -48,8 +48,12 @@ RHYME_SCHEMES: dict[str, tuple[tuple[int, ...], ...]] = {
     "om": ((0, 3), (1, 2)),  # vần ôm, ABBA
     "tutuyet": ((0, 1, 3),),  # tứ tuyệt: lines 1, 2 and 4
 }
-SCHEME_TITLES = {"lien": "vần liền (AABB)", "cheo": "vần chéo (ABAB)", "om": "vần ôm (ABBA)",
-                 "tutuyet": "tứ tuyệt (1, 2, 4)"}
+SCHEME_TITLES = {
+    "lien": "vần liền (AABB)",
+    "cheo": "vần chéo (ABAB)",
+    "om": "vần ôm (ABBA)",
+    "tutuyet": "tứ tuyệt (1, 2, 4)",
+}
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,10 @@ class Form:
         if self.rhyme_tone is None:
             return patterns
         last = self.length_of(line_index)[1]
-        rhyming = any(line_index % LINES_PER_STANZA in group and len(group) > 1
-                      for group in RHYME_SCHEMES[self.scheme_or_default(scheme)])
+        rhyming = any(
+            line_index % LINES_PER_STANZA in group and len(group) > 1
+            for group in RHYME_SCHEMES[self.scheme_or_default(scheme)]
+        )
         end = self.rhyme_tone if rhyming else (T if self.rhyme_tone == B else B)
         return tuple(p + ((last, end),) for p in patterns)
 
@@ -114,8 +120,7 @@ class Form:
                     of[member] = group
         return [sorted(g) for g in groups]
 
-    def rhyme_positions(self, n_lines: int, scheme: str | None = None
-                        ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    def rhyme_positions(self, n_lines: int, scheme: str | None = None) -> list[tuple[tuple[int, int], tuple[int, int]]]:
         """Pairs of (line, position) that must rhyme: each group member with the one before it."""
         return [(g[i - 1], g[i]) for g in self.rhyme_groups(n_lines, scheme) for i in range(1, len(g))]
 
@@ -160,8 +165,13 @@ FORMS: dict[str, Form] = {
         Form("5chu", "5 chữ", _same(5), (_FIVE,), default_scheme="cheo"),
         Form("7chu", "7 chữ", _same(7), (_LUAT_BANG, _LUAT_TRAC), default_scheme="tutuyet", rhyme_tone=B),
         Form("8chu", "8 chữ", _same(8), (_EIGHT,), default_scheme="om"),
-        Form("lucbat", "lục bát", ((6, 6), (8, 8), (6, 6), (8, 8)), (_LUC_BAT,),
-             rhyme_pairs=(((0, 6), (1, 6)), ((1, 8), (2, 6)), ((2, 6), (3, 6)), ((3, 8), (4, 6)))),
+        Form(
+            "lucbat",
+            "lục bát",
+            ((6, 6), (8, 8), (6, 6), (8, 8)),
+            (_LUC_BAT,),
+            rhyme_pairs=(((0, 6), (1, 6)), ((1, 8), (2, 6)), ((2, 6), (3, 6)), ((3, 8), (4, 6))),
+        ),
         Form("tudo", "tự do", ((2, 12),) * 4, weights={"length": 1.0, "tone": 0.0, "rhyme": 0.0}),
     )
 }
@@ -209,8 +219,9 @@ def _fits(sylls: list[str], pattern: Pattern) -> bool:
 
 def _tone_fits(form: Form, sylls: list[list[str]], scheme: str | None) -> list[bool]:
     """For each line, whether it follows its tone rule, under the luật that fits most lines."""
-    options = [[any(_fits(s, p) for p in form.line_patterns(law, i, scheme)) for i, s in enumerate(sylls)]
-               for law in form.laws]
+    options = [
+        [any(_fits(s, p) for p in form.line_patterns(law, i, scheme)) for i, s in enumerate(sylls)] for law in form.laws
+    ]
     return max(options, key=sum)
 
 
@@ -226,11 +237,13 @@ def check(lines: list[str], form: Form | str, stanzas: int | None = None, scheme
     sylls = [syllables(ln) for ln in lines]
     violations: list[Violation] = []
 
-    expected = stanzas * LINES_PER_STANZA if stanzas else max(
-        LINES_PER_STANZA, -(-len(lines) // LINES_PER_STANZA) * LINES_PER_STANZA)
+    expected = (
+        stanzas * LINES_PER_STANZA
+        if stanzas
+        else max(LINES_PER_STANZA, -(-len(lines) // LINES_PER_STANZA) * LINES_PER_STANZA)
+    )
     if len(lines) != expected:
-        violations.append(Violation(min(len(lines), expected) + 1, "lines",
-                                    f"{len(lines)} lines, expected {expected}"))
+        violations.append(Violation(min(len(lines), expected) + 1, "lines", f"{len(lines)} lines, expected {expected}"))
     good_length = 0
     for i, s in enumerate(sylls[:expected]):
         lo, hi = form.length_of(i)
@@ -255,7 +268,9 @@ def check(lines: list[str], form: Form | str, stanzas: int | None = None, scheme
         if rhymes(a, b):
             rhyme_ok += 1
         else:
-            violations.append(Violation(lb + 1, "rhyme", f"{b or '-'!s} does not rhyme with {a or '-'!s} (line {la + 1})"))
+            violations.append(
+                Violation(lb + 1, "rhyme", f"{b or '-'!s} does not rhyme with {a or '-'!s} (line {la + 1})")
+            )
     rhyme = rhyme_ok / len(pairs) if pairs else 1.0
 
     w = form.weights
@@ -273,8 +288,11 @@ def label_form(lines: list[str]) -> str | None:
         return None
     counts = [len(syllables(ln)) for ln in lines]
     for form in FORMS.values():
-        if form.fixed_length and (form.id != "lucbat" or len(lines) % 2 == 0) and all(
-                form.length_of(i)[0] == c for i, c in enumerate(counts)):
+        if (
+            form.fixed_length
+            and (form.id != "lucbat" or len(lines) % 2 == 0)
+            and all(form.length_of(i)[0] == c for i, c in enumerate(counts))
+        ):
             return form.id
     if all(2 <= c <= 12 for c in counts):
         return "tudo"

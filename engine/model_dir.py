@@ -61,8 +61,14 @@ def read_model_info(path: str | Path) -> ModelInfo:
     syllable_level = False
     if (path / "tokenizer.json").is_file():
         syllable_level = is_syllable_tokenizer(json.loads((path / "tokenizer.json").read_text(encoding="utf-8")))
-    return ModelInfo(path=path, version=str(metadata.get("version") or path.name), defaults=defaults,
-                     metadata=metadata, lexicon=lexicon, syllable_level=syllable_level)
+    return ModelInfo(
+        path=path,
+        version=str(metadata.get("version") or path.name),
+        defaults=defaults,
+        metadata=metadata,
+        lexicon=lexicon,
+        syllable_level=syllable_level,
+    )
 
 
 def write_metadata(path: str | Path, version: str, **extra: Any) -> None:

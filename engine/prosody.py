@@ -68,8 +68,35 @@ class ToneClass(enum.Enum):
 
 
 # Onsets, longest first so "ngh" wins over "ng" and "n".
-_ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
-           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
+_ONSETS = (
+    "ngh",
+    "ng",
+    "nh",
+    "ch",
+    "gh",
+    "gi",
+    "kh",
+    "ph",
+    "qu",
+    "th",
+    "tr",
+    "b",
+    "c",
+    "d",
+    "đ",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "x",
+)
 
 # Characters that may cling to a word without being part of it.
 _WORD_SPLIT = re.compile(r"[\s\-–—/]+")
@@ -140,7 +167,7 @@ def split_syllable(syllable: str) -> tuple[str, str, str]:
         if bare.startswith(cand):
             onset = cand
             break
-    rest = bare[len(onset):]
+    rest = bare[len(onset) :]
     if onset == "gi" and (not rest or rest[0] not in BASE_VOWELS):
         onset, rest = "g", bare[1:]
     glide = ""

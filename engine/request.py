@@ -13,8 +13,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.forms import (DEFAULT_FORM, FORM_BY_OPENING_LENGTH, LINES_PER_STANZA, MAX_STANZAS, MIN_STANZAS,
-                          RHYME_SCHEMES, Scores, get_form)
+from engine.forms import (
+    DEFAULT_FORM,
+    FORM_BY_OPENING_LENGTH,
+    LINES_PER_STANZA,
+    MAX_STANZAS,
+    MIN_STANZAS,
+    RHYME_SCHEMES,
+    Scores,
+    get_form,
+)
 from engine.prosody import is_vietnamese_syllable, syllables
 from engine.settings import SamplingSettings
 
@@ -39,8 +47,11 @@ def clean_opening(text: str) -> str:
     spaces collapsed; the first letter is capitalised, as training does.
     """
     text = unicodedata.normalize("NFC", text or "")
-    text = "".join(" " if ch in "\t\n\r" else ch for ch in text
-                   if ch in "\t\n\r" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    text = "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in text
+        if ch in "\t\n\r" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
     text = _SPACES.sub(" ", text).strip()
     if not text:
         raise InvalidRequest("empty")
@@ -80,14 +91,16 @@ class PoemRequest:
         get_form(self.default_form)
         if self.scheme is not None and self.scheme not in RHYME_SCHEMES:
             raise InvalidRequest("unknown_scheme", scheme=self.scheme)
-        if isinstance(self.stanzas, bool) or not isinstance(self.stanzas, int) or not (
-                MIN_STANZAS <= self.stanzas <= MAX_STANZAS):
+        if (
+            isinstance(self.stanzas, bool)
+            or not isinstance(self.stanzas, int)
+            or not (MIN_STANZAS <= self.stanzas <= MAX_STANZAS)
+        ):
             raise InvalidRequest("stanzas", value=self.stanzas, low=MIN_STANZAS, high=MAX_STANZAS)
         n = len(syllables(self.opening))
         form = get_form(self.form_id)
         if n > form.length_of(0)[1]:
-            raise InvalidRequest("opening_too_long_for_form", syllables=n, form=form.id,
-                                 limit=form.length_of(0)[1])
+            raise InvalidRequest("opening_too_long_for_form", syllables=n, form=form.id, limit=form.length_of(0)[1])
 
     @property
     def form_id(self) -> str:
@@ -112,7 +125,7 @@ class Poem:
     @property
     def text(self) -> str:
         """The poem as shown to users: stanzas separated by a blank line."""
-        stanzas = [self.lines[i:i + LINES_PER_STANZA] for i in range(0, len(self.lines), LINES_PER_STANZA)]
+        stanzas = [self.lines[i : i + LINES_PER_STANZA] for i in range(0, len(self.lines), LINES_PER_STANZA)]
         return "\n\n".join("\n".join(s) for s in stanzas)
 
     @property

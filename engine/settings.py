@@ -132,7 +132,7 @@ class SamplingSettings:
                 object.__setattr__(self, f.name, SPECS[f.name].check(value))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "SamplingSettings":
+    def from_dict(cls, values: dict[str, Any]) -> SamplingSettings:
         """Build from stored or JSON values, ignoring unknown keys."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
@@ -141,10 +141,10 @@ class SamplingSettings:
         d = dataclasses.asdict(self)
         return {k: v for k, v in d.items() if v is not None} if drop_none else d
 
-    def replace(self, **changes: Any) -> "SamplingSettings":
+    def replace(self, **changes: Any) -> SamplingSettings:
         return dataclasses.replace(self, **changes)
 
-    def resolve(self, defaults: dict[str, Any] | None = None, rng: random.Random | None = None) -> "SamplingSettings":
+    def resolve(self, defaults: dict[str, Any] | None = None, rng: random.Random | None = None) -> SamplingSettings:
         """Fill every None from the model defaults, then our fallbacks; draw a seed."""
         merged = dict(FALLBACK_DEFAULTS)
         for name, value in (defaults or {}).items():

@@ -131,8 +131,9 @@ class SyllableCodec:
         letter is the user's, so the text's first line is not capitalised.
         """
         lines = [line.strip() for line in _SPACE_BEFORE.sub("", text).split(LINE_SEPARATOR)]
-        return LINE_SEPARATOR.join(line if continues_line and i == 0 else line[:1].upper() + line[1:]
-                                   for i, line in enumerate(lines))
+        return LINE_SEPARATOR.join(
+            line if continues_line and i == 0 else line[:1].upper() + line[1:] for i, line in enumerate(lines)
+        )
 
 
 def is_syllable_tokenizer(tokenizer_json: dict) -> bool:

@@ -30,8 +30,10 @@ class SyllableVocab:
         self.size = vocab_size
         self.kind: dict[int, tuple[str, str]] = {}
         self.syllable = torch.zeros(vocab_size, dtype=torch.bool)
-        self.tone = {ToneClass.BANG: torch.zeros(vocab_size, dtype=torch.bool),
-                     ToneClass.TRAC: torch.zeros(vocab_size, dtype=torch.bool)}
+        self.tone = {
+            ToneClass.BANG: torch.zeros(vocab_size, dtype=torch.bool),
+            ToneClass.TRAC: torch.zeros(vocab_size, dtype=torch.bool),
+        }
         self.end_punct = torch.zeros(vocab_size, dtype=torch.bool)
         self.comma_id = self.newline_id = self.eos_id = -1
         key_ids: dict[tuple, list[int]] = {}
@@ -69,7 +71,7 @@ class SyllableVocab:
         self._cache: OrderedDict[Next, torch.Tensor] = OrderedDict()
 
     @classmethod
-    def from_model_dir(cls, path: str | Path, vocab_size: int | None = None) -> "SyllableVocab":
+    def from_model_dir(cls, path: str | Path, vocab_size: int | None = None) -> SyllableVocab:
         data = json.loads((Path(path) / "tokenizer.json").read_text(encoding="utf-8"))
         tokens = {i: t for t, i in data["model"]["vocab"].items()}
         tokens.update({a["id"]: a["content"] for a in data.get("added_tokens", [])})

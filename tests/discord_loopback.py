@@ -18,8 +18,14 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 APP_ID = "900000000000000001"
-BOT_USER = {"id": APP_ID, "username": "thobot", "discriminator": "0", "global_name": "Thơ bot", "avatar": None,
-            "bot": True}
+BOT_USER = {
+    "id": APP_ID,
+    "username": "thobot",
+    "discriminator": "0",
+    "global_name": "Thơ bot",
+    "avatar": None,
+    "bot": True,
+}
 
 
 class LoopbackDiscord:
@@ -71,10 +77,19 @@ class LoopbackDiscord:
             if payload["op"] == 1:  # heartbeat
                 await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
             elif payload["op"] == 2:  # identify
-                await self.dispatch("READY", {
-                    "v": 10, "user": BOT_USER, "guilds": [], "session_id": "loopback-session",
-                    "resume_gateway_url": self.gateway_url, "application": {"id": APP_ID, "flags": 0},
-                    "private_channels": [], "relationships": []})
+                await self.dispatch(
+                    "READY",
+                    {
+                        "v": 10,
+                        "user": BOT_USER,
+                        "guilds": [],
+                        "session_id": "loopback-session",
+                        "resume_gateway_url": self.gateway_url,
+                        "application": {"id": APP_ID, "flags": 0},
+                        "private_channels": [],
+                        "relationships": [],
+                    },
+                )
                 self.identified.set()
         return ws
 
@@ -97,10 +112,22 @@ class LoopbackDiscord:
         if path == "/users/@me":
             return _json(BOT_USER)
         if path == "/oauth2/applications/@me":
-            return _json({"id": APP_ID, "name": "Thơ bot", "icon": None, "description": "",
-                                      "rpc_origins": [], "bot_public": True, "bot_require_code_grant": False,
-                                      "owner": {**BOT_USER, "bot": False}, "verify_key": "0" * 64, "flags": 0,
-                                      "summary": "", "team": None})
+            return _json(
+                {
+                    "id": APP_ID,
+                    "name": "Thơ bot",
+                    "icon": None,
+                    "description": "",
+                    "rpc_origins": [],
+                    "bot_public": True,
+                    "bot_require_code_grant": False,
+                    "owner": {**BOT_USER, "bot": False},
+                    "verify_key": "0" * 64,
+                    "flags": 0,
+                    "summary": "",
+                    "team": None,
+                }
+            )
         if parts[:1] == ["applications"] and parts[-1] == "commands" and request.method == "PUT":
             self.commands = [{**c, "id": self.new_id(), "application_id": APP_ID, "version": "1"} for c in body]
             return _json(self.commands)
@@ -111,10 +138,17 @@ class LoopbackDiscord:
                 message_id = self.originals.setdefault(token, self.new_id())
                 self.messages[message_id] = self._message(message_id, {"flags": 128})
             await self._notify()
-            return _json({"interaction": {"id": interaction_id, "type": 2,
-                                                      "response_message_loading": body["type"] == 5,
-                                                      "response_message_ephemeral": False},
-                                      "resource": {"type": body["type"]}})
+            return _json(
+                {
+                    "interaction": {
+                        "id": interaction_id,
+                        "type": 2,
+                        "response_message_loading": body["type"] == 5,
+                        "response_message_ephemeral": False,
+                    },
+                    "resource": {"type": body["type"]},
+                }
+            )
         if parts[0] == "webhooks":
             token = parts[2]
             if parts[-1] == "@original" or (len(parts) == 5 and parts[3] == "messages"):
@@ -139,10 +173,24 @@ class LoopbackDiscord:
             self._changed.notify_all()
 
     def _message(self, message_id: str, body: dict) -> dict:
-        return {"id": message_id, "channel_id": DM_CHANNEL, "author": BOT_USER, "content": body.get("content", ""),
-                "timestamp": datetime.now(UTC).isoformat(), "edited_timestamp": None, "tts": False,
-                "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
-                "pinned": False, "type": 0, "flags": body.get("flags", 0), "components": body.get("components", [])}
+        return {
+            "id": message_id,
+            "channel_id": DM_CHANNEL,
+            "author": BOT_USER,
+            "content": body.get("content", ""),
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": body.get("flags", 0),
+            "components": body.get("components", []),
+        }
 
     async def wait_for(self, condition, timeout: float = 20.0):
         async with self._changed:
@@ -154,8 +202,12 @@ class LoopbackDiscord:
         """Send an INTERACTION_CREATE for /name; returns the interaction id."""
         command = next(c for c in self.commands if c["name"] == name)
         types = {o["name"]: o["type"] for o in command.get("options", [])}
-        data = {"id": command["id"], "name": name, "type": 1,
-                "options": [{"name": k, "type": types[k], "value": v} for k, v in options.items()]}
+        data = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": [{"name": k, "type": types[k], "value": v} for k, v in options.items()],
+        }
         return await self._interact(user, 2, data)
 
     async def click(self, user: dict, message: dict, custom_id: str) -> str:
@@ -163,12 +215,27 @@ class LoopbackDiscord:
 
     async def _interact(self, user: dict, kind: int, data: dict, **extra: Any) -> str:
         interaction_id = self.new_id()
-        await self.dispatch("INTERACTION_CREATE", {
-            "id": interaction_id, "application_id": APP_ID, "type": kind, "token": f"token{interaction_id}",
-            "version": 1, "channel_id": DM_CHANNEL, "user": user, "data": data, "locale": "vi",
-            "app_permissions": "0", "entitlements": [], "context": 1, "attachment_size_limit": 10 << 20,
-            "authorizing_integration_owners": {"0": APP_ID},
-            "channel": {"id": DM_CHANNEL, "type": 1, "recipients": [user]}, **extra})
+        await self.dispatch(
+            "INTERACTION_CREATE",
+            {
+                "id": interaction_id,
+                "application_id": APP_ID,
+                "type": kind,
+                "token": f"token{interaction_id}",
+                "version": 1,
+                "channel_id": DM_CHANNEL,
+                "user": user,
+                "data": data,
+                "locale": "vi",
+                "app_permissions": "0",
+                "entitlements": [],
+                "context": 1,
+                "attachment_size_limit": 10 << 20,
+                "authorizing_integration_owners": {"0": APP_ID},
+                "channel": {"id": DM_CHANNEL, "type": 1, "recipients": [user]},
+                **extra,
+            },
+        )
         return interaction_id
 
 

@@ -25,8 +25,15 @@ TOKEN = "123456:TEST-token"
 BOT_ID = 123456
 BOT_USERNAME = "ThoTestBot"
 # Parameters that arrive JSON-encoded inside form data.
-JSON_PARAMS = {"reply_markup", "allowed_updates", "commands", "entities", "reply_parameters", "link_preview_options",
-               "scope"}
+JSON_PARAMS = {
+    "reply_markup",
+    "allowed_updates",
+    "commands",
+    "entities",
+    "reply_parameters",
+    "link_preview_options",
+    "scope",
+}
 INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "timeout"}
 
 
@@ -103,8 +110,15 @@ class FakeTelegram:
 
     # -- Bot API methods ---------------------------------------------------------------------------
     async def api_getMe(self, params: dict) -> dict:
-        return {"id": BOT_ID, "is_bot": True, "first_name": "Thơ bot", "username": BOT_USERNAME,
-                "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Thơ bot",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def api_deleteWebhook(self, params: dict) -> bool:
         return True
@@ -126,10 +140,13 @@ class FakeTelegram:
 
     async def api_sendMessage(self, params: dict) -> dict:
         chat_id = params["chat_id"]
-        message = {"message_id": next(self._message_ids), "date": int(time.time()),
-                   "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
-                   "from": {"id": BOT_ID, "is_bot": True, "first_name": "Thơ bot", "username": BOT_USERNAME},
-                   "text": params["text"]}
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Thơ bot", "username": BOT_USERNAME},
+            "text": params["text"],
+        }
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
         self.messages[(chat_id, message["message_id"])] = message
@@ -139,8 +156,11 @@ class FakeTelegram:
         message = self._message(params)
         markup = params.get("reply_markup")
         if message["text"] == params["text"] and message.get("reply_markup") == markup:
-            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
-                                "markup are exactly the same as a current content and reply markup of the message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message",
+            )
         message["text"] = params["text"]
         _set_markup(message, markup)
         return message
@@ -184,21 +204,38 @@ class FakeTelegram:
 
     async def command(self, user: dict, text: str, chat: dict | None = None) -> dict:
         """The user sends `text` (starting with /command) in a private chat or a group; returns the message."""
-        chat = chat or self._chats.setdefault(user["id"], {"id": user["id"], "type": "private",
-                                                           "first_name": user["first_name"]})
-        message = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat, "from": user,
-                   "text": text}
+        chat = chat or self._chats.setdefault(
+            user["id"], {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+        )
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": text,
+        }
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0] if text.strip() else text
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command.encode("utf-16-le")) // 2}]
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(command.encode("utf-16-le")) // 2}
+            ]
         await self._push({"message": message})
         return message
 
     async def click(self, user: dict, message: dict, data: str) -> str:
         """The user presses the inline button with callback_data `data`; returns the query id."""
         query_id = str(next(self._callback_ids))
-        await self._push({"callback_query": {"id": query_id, "from": user, "chat_instance": "1", "data": data,
-                                             "message": dict(message)}})
+        await self._push(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user,
+                    "chat_instance": "1",
+                    "data": data,
+                    "message": dict(message),
+                }
+            }
+        )
         return query_id
 
     async def _push(self, update: dict) -> None:

@@ -25,9 +25,11 @@ def at(command: str) -> str:
 
 
 def state(runtime) -> tuple:
-    return (rows(runtime, "SELECT id, user_key, text FROM poems ORDER BY id"),
-            rows(runtime, "SELECT * FROM user_settings ORDER BY 1, 2"),
-            rows(runtime, "SELECT user_key, poem_id, stars FROM ratings ORDER BY 1, 2"))
+    return (
+        rows(runtime, "SELECT id, user_key, text FROM poems ORDER BY id"),
+        rows(runtime, "SELECT * FROM user_settings ORDER BY 1, 2"),
+        rows(runtime, "SELECT user_key, poem_id, stars FROM ratings ORDER BY 1, 2"),
+    )
 
 
 async def test_group_buttons_act_only_for_their_owner(tmp_path, tiny_model_dir):
@@ -37,7 +39,7 @@ async def test_group_buttons_act_only_for_their_owner(tmp_path, tiny_model_dir):
             await fake.reply(user, at("/caidat ungvien 1"), group)
         poem_a = await fake.reply(an, at(f"/tho {OPENING}"), group)
         await fake.reply(binh, at(f"/tho {OPENING}"), group)
-        (id_a,), = rows(runtime, "SELECT id FROM poems WHERE user_key = 'tg:31'")
+        ((id_a,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = 'tg:31'")
         confirm = await fake.reply(an, at("/xoadulieu"), group)
         panel = await fake.reply(an, at("/caidat"), group)
         before = state(runtime)
@@ -59,11 +61,12 @@ async def test_group_buttons_act_only_for_their_owner(tmp_path, tiny_model_dir):
 
         # Rating stars under a poem are for everyone: one rating per member.
         for user, stars in ((binh, 4), (an, 5)):
-            assert (await fake.answer(await fake.click(user, poem_a, f"rate:{id_a}:{stars}")))["text"] == \
-                texts.RATED_NEW.format(stars=stars)
+            assert (await fake.answer(await fake.click(user, poem_a, f"rate:{id_a}:{stars}")))[
+                "text"
+            ] == texts.RATED_NEW.format(stars=stars)
         assert rows(runtime, "SELECT user_key, stars FROM ratings ORDER BY 1") == [("tg:31", 5), ("tg:32", 4)]
         # An's own confirmation still works for An.
-        assert (await fake.answer(await fake.click(an, confirm, "delete:yes@tg:31")))
+        assert await fake.answer(await fake.click(an, confirm, "delete:yes@tg:31"))
         await fake.wait_for(lambda: rows(runtime, "SELECT COUNT(*) FROM poems WHERE user_key = 'tg:31'") == [(0,)])
         assert rows(runtime, "SELECT COUNT(*) FROM poems WHERE user_key = 'tg:32'") == [(1,)]
         assert not fake.sent_to(ADMIN_CHAT)
@@ -74,8 +77,13 @@ async def test_forged_callback_gets_a_short_answer_and_no_admin_report(tmp_path,
     async with telegram_bot(tmp_path, tiny_model_dir, TELEGRAM_ADMIN_CHAT=ADMIN_CHAT) as (fake, runtime):
         lan = fake.user(33)
         # A client that lies about the message too: the forged data is "on" its keyboard.
-        message = {"message_id": 1, "chat": {"id": 33, "type": "private"}, "date": 0, "text": "x",
-                   "reply_markup": {"inline_keyboard": [[{"text": "5★", "callback_data": data}]]}}
+        message = {
+            "message_id": 1,
+            "chat": {"id": 33, "type": "private"},
+            "date": 0,
+            "text": "x",
+            "reply_markup": {"inline_keyboard": [[{"text": "5★", "callback_data": data}]]},
+        }
         for _ in range(3):
             assert (await fake.answer(await fake.click(lan, message, data)))["text"] == texts.UNKNOWN_ACTION
         assert (await fake.reply(lan, "/start"))["text"] == texts.WELCOME  # still up
@@ -87,8 +95,9 @@ async def test_telegram_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_
     caplog.set_level(logging.INFO, logger="bot")
     async with telegram_bot(tmp_path, tiny_model_dir, THO_ADMINS=f"tg:{ADMIN}") as (fake, runtime):
         admin, other, group = fake.user(ADMIN, "Quản trị"), fake.user(41), fake.group()
-        await runtime.store.record_model_version("tiny-b", str(tiny_model_dir_b), status="candidate",
-                                                 metrics={"gate": {"passed": True, "ce_delta": 0.0125}})
+        await runtime.store.record_model_version(
+            "tiny-b", str(tiny_model_dir_b), status="candidate", metrics={"gate": {"passed": True, "ce_delta": 0.0125}}
+        )
         # Not an admin: exactly the answer for a command that does not exist, and nothing happens.
         for command in ("/trangthai", "/mohinh", "/mohinh chon tiny-b", "/mohinh quaylai"):
             assert (await fake.reply(other, command))["text"] == texts.UNKNOWN_COMMAND
@@ -103,7 +112,8 @@ async def test_telegram_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_
         listing = (await fake.reply(admin, "/mohinh"))["text"]
         assert "▶ tiny-a — đang dùng" in listing and "tiny-b — ứng viên" in listing and "ce_delta=0.0125" in listing
         assert (await fake.reply(admin, "/mohinh chon khongco"))["text"] == texts.MODEL_UNKNOWN.format(
-            version="khongco")
+            version="khongco"
+        )
         swapped = (await fake.reply(admin, "/mohinh chon tiny-b"))["text"]
         assert swapped.startswith("Đã chuyển sang mô hình tiny-b")
         assert runtime.engine.model_version == "tiny-b" and (await runtime.store.serving_model()).version == "tiny-b"
@@ -125,8 +135,11 @@ async def test_discord_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_b
         admin, other = guild.add_member(env.create_user("admin")), guild.add_member(env.create_user("other"))
         runtime.core.admins = frozenset({f"dc:{admin.id}"})
         await runtime.store.record_model_version("tiny-b", str(tiny_model_dir_b), status="candidate")
-        for name, options in (("trangthai", {}), ("mohinh", {}), ("mohinh", {"hanh_dong": "chon",
-                                                                             "phien_ban": "tiny-b"})):
+        for name, options in (
+            ("trangthai", {}),
+            ("mohinh", {}),
+            ("mohinh", {"hanh_dong": "chon", "phien_ban": "tiny-b"}),
+        ):
             refused = await other.slash(channel, name, **options)
             assert refused.response.content == texts.UNKNOWN_COMMAND and refused.response.ephemeral
         assert runtime.engine.model_version == "tiny-a"

@@ -16,8 +16,8 @@ from engine.backends import create_backend
 from engine.backends.base import GenerationJob
 from engine.engine import PoemEngine
 from engine.forms import LINES_PER_STANZA, RHYME_SCHEMES, get_form, syllables
-from engine.request import PoemRequest
 from engine.prompt import prompt_for
+from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from engine.syllable_text import codec_for_model
 
@@ -28,8 +28,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 VLLM_CPU_OPTIONS = dict(dtype="float32", kv_cache_memory_bytes=256 << 20, max_num_seqs=128, enforce_eager=True)
 
 # (backend, tokenizer): the syllable automaton path and the character-level regex path on each backend.
-KINDS = [("hf", "syllable"), ("hf", "bpe"), pytest.param(("vllm", "syllable"), marks=pytest.mark.slow),
-         pytest.param(("vllm", "bpe"), marks=pytest.mark.slow)]
+KINDS = [
+    ("hf", "syllable"),
+    ("hf", "bpe"),
+    pytest.param(("vllm", "syllable"), marks=pytest.mark.slow),
+    pytest.param(("vllm", "bpe"), marks=pytest.mark.slow),
+]
 
 OPENINGS = {  # form -> an opening that fills its first line
     "5chu": "Mùa thu lá vàng rơi",
@@ -70,35 +74,55 @@ def kind(request):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine(kind, tiny_model_dir, tiny_bpe_model_dir):
     backend, tokenizer = kind
-    engine = await PoemEngine.create(make_backend(backend, tiny_model_dir if tokenizer == "syllable"
-                                                  else tiny_bpe_model_dir))
+    engine = await PoemEngine.create(
+        make_backend(backend, tiny_model_dir if tokenizer == "syllable" else tiny_bpe_model_dir)
+    )
     yield engine
     await engine.close()
 
 
 @pytest.mark.parametrize("form_id", list(OPENINGS))
 async def test_forms_obeyed(engine, form_id):
-    poems = await asyncio.gather(*(engine.write(request(OPENINGS[form_id], form_id, stanzas, seed=stanzas))
-                                   for stanzas in (1, 2)))
-    for stanzas, poem in zip((1, 2), poems):
+    poems = await asyncio.gather(
+        *(engine.write(request(OPENINGS[form_id], form_id, stanzas, seed=stanzas)) for stanzas in (1, 2))
+    )
+    for stanzas, poem in zip((1, 2), poems, strict=False):
         assert_form(poem, form_id, stanzas)
         assert poem.lines[0] == OPENINGS[form_id]
 
 
 # Openings that obey their form's tone rule, so a whole poem can score 1.0.
-RULE_ABIDING = {"5chu": "Mùa thu lá rụng rơi", "7chu": "Chiều nay em đứng bên dòng sông",
-                "8chu": "Em không nghe mùa thu dưới trăng mờ", "lucbat": "Trăm năm trong cõi người ta"}
+RULE_ABIDING = {
+    "5chu": "Mùa thu lá rụng rơi",
+    "7chu": "Chiều nay em đứng bên dòng sông",
+    "8chu": "Em không nghe mùa thu dưới trăng mờ",
+    "lucbat": "Trăm năm trong cõi người ta",
+}
 
 
 async def check_one_candidate_is_perfect(engine) -> None:
     """One candidate, every form and rhyme scheme: length, tone and rhyme all 1.0 (the automaton's proof)."""
-    cases = [(form, scheme, stanzas) for form in RULE_ABIDING
-             for scheme in (RHYME_SCHEMES if get_form(form).schemes else [None]) for stanzas in (1, 2)]
-    poems = await asyncio.gather(*(engine.write(PoemRequest(RULE_ABIDING[form], form=form, stanzas=stanzas,
-                                                            scheme=scheme,
-                                                            settings=SamplingSettings(seed=i, candidates=1)))
-                                   for i, (form, scheme, stanzas) in enumerate(cases)))
-    for (form, scheme, stanzas), poem in zip(cases, poems):
+    cases = [
+        (form, scheme, stanzas)
+        for form in RULE_ABIDING
+        for scheme in (RHYME_SCHEMES if get_form(form).schemes else [None])
+        for stanzas in (1, 2)
+    ]
+    poems = await asyncio.gather(
+        *(
+            engine.write(
+                PoemRequest(
+                    RULE_ABIDING[form],
+                    form=form,
+                    stanzas=stanzas,
+                    scheme=scheme,
+                    settings=SamplingSettings(seed=i, candidates=1),
+                )
+            )
+            for i, (form, scheme, stanzas) in enumerate(cases)
+        )
+    )
+    for (form, scheme, stanzas), poem in zip(cases, poems, strict=False):
         assert_form(poem, form, stanzas)
         assert (poem.scores.tone, poem.scores.rhyme) == (1.0, 1.0), (form, scheme, poem.lines, poem.scores.violations)
 
@@ -137,8 +161,10 @@ async def test_top_k_one_is_greedy(engine):
 
 async def test_temperature_and_top_p_are_honoured(engine):
     base = dict(seed=11, candidates=1, top_k=0)
-    cold, hot = await asyncio.gather(engine.write(request(temperature=0.3, top_p=1.0, **base)),
-                                     engine.write(request(temperature=1.8, top_p=1.0, **base)))
+    cold, hot = await asyncio.gather(
+        engine.write(request(temperature=0.3, top_p=1.0, **base)),
+        engine.write(request(temperature=1.8, top_p=1.0, **base)),
+    )
     assert cold.lines != hot.lines
     assert cold.settings.temperature == 0.3
     narrow = await engine.write(request(temperature=1.0, top_p=0.05, **base))
@@ -192,6 +218,6 @@ async def test_32_concurrent_requests(engine):
     forms = list(OPENINGS)
     reqs = [request(OPENINGS[forms[i % len(forms)]], forms[i % len(forms)], seed=100 + i) for i in range(32)]
     poems = await asyncio.wait_for(asyncio.gather(*(engine.write(r) for r in reqs)), timeout=300)
-    for r, poem in zip(reqs, poems):
+    for r, poem in zip(reqs, poems, strict=False):
         assert_form(poem, r.form, 1)
         assert poem.model_version in ("tiny-a", "tiny-bpe")

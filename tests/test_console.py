@@ -24,9 +24,11 @@ BAD_OPENINGS = {
 
 def db_state(path):
     with sqlite3.connect(path) as db:
-        return (db.execute("SELECT count(*) FROM poems").fetchone()[0],
-                db.execute("SELECT user_key, name, value_json FROM user_settings ORDER BY 1, 2").fetchall(),
-                db.execute("SELECT user_key, poem_id, stars FROM ratings ORDER BY 1, 2").fetchall())
+        return (
+            db.execute("SELECT count(*) FROM poems").fetchone()[0],
+            db.execute("SELECT user_key, name, value_json FROM user_settings ORDER BY 1, 2").fetchall(),
+            db.execute("SELECT user_key, poem_id, stars FROM ratings ORDER BY 1, 2").fetchall(),
+        )
 
 
 @pytest.fixture
@@ -79,9 +81,24 @@ async def test_bad_opening_gets_vietnamese_message_and_changes_nothing(runtime, 
     assert db_state(runtime.settings.db) == before
 
 
-@pytest.mark.parametrize("line", ["/caidat nhietdo 9", "/caidat nhietdo nóng", "/caidat topk -3", "/caidat the sonnet",
-                                  "/caidat kho 7", "/caidat bogus 1", "/caidat nhietdo", "/danhgia 6", "/danhgia năm",
-                                  "!rate:999:5", "!rate:1:9", "!garbage", "/khonglenh"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/caidat nhietdo 9",
+        "/caidat nhietdo nóng",
+        "/caidat topk -3",
+        "/caidat the sonnet",
+        "/caidat kho 7",
+        "/caidat bogus 1",
+        "/caidat nhietdo",
+        "/danhgia 6",
+        "/danhgia năm",
+        "!rate:999:5",
+        "!rate:1:9",
+        "!garbage",
+        "/khonglenh",
+    ],
+)
 async def test_bad_settings_and_ratings_change_nothing(runtime, line):
     await handle_line(runtime.core, "/tho Mùa thu lá vàng rơi")
     await handle_line(runtime.core, "/danhgia 3")
@@ -117,8 +134,13 @@ def test_console_entry_point_persists_across_restarts(tiny_model_dir, tmp_path):
     db = tmp_path / "tho.db"
 
     def console(stdin: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "bot", "console", "--model", str(tiny_model_dir), "--db", str(db)],
-                              input=stdin, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "console", "--model", str(tiny_model_dir), "--db", str(db)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -132,7 +154,12 @@ def test_console_entry_point_persists_across_restarts(tiny_model_dir, tmp_path):
 
 
 def test_missing_model_is_explained(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bot", "console", "--model", str(tmp_path / "none"),
-                           "--db", str(tmp_path / "t.db")], capture_output=True, text=True, timeout=120, input="")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--model", str(tmp_path / "none"), "--db", str(tmp_path / "t.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input="",
+    )
     assert done.returncode == 2
     assert "make model" in done.stderr and "Chưa có mô hình" in done.stderr and "Traceback" not in done.stderr

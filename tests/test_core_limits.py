@@ -18,24 +18,52 @@ OPENING = "Mùa thu lá vàng rơi"
 
 @pytest.fixture
 async def runtime(tiny_model_dir, tmp_path):
-    settings = Settings(_env_file=None, THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db",
-                        THO_POEMS_PER_MINUTE=100, THO_MODEL_WATCH_SECONDS=0)
+    settings = Settings(
+        _env_file=None,
+        THO_MODEL=tiny_model_dir,
+        THO_DB=tmp_path / "tho.db",
+        THO_POEMS_PER_MINUTE=100,
+        THO_MODEL_WATCH_SECONDS=0,
+    )
     async with open_runtime(settings, watch=False) as rt:
         yield rt
 
 
 def state(runtime) -> tuple:
     with sqlite3.connect(runtime.settings.db) as db:
-        return tuple(db.execute(sql).fetchall() for sql in (
-            "SELECT id, user_key, text FROM poems ORDER BY id", "SELECT * FROM user_settings ORDER BY 1, 2",
-            "SELECT user_key, poem_id, stars FROM ratings ORDER BY 1, 2"))
+        return tuple(
+            db.execute(sql).fetchall()
+            for sql in (
+                "SELECT id, user_key, text FROM poems ORDER BY id",
+                "SELECT * FROM user_settings ORDER BY 1, 2",
+                "SELECT user_key, poem_id, stars FROM ratings ORDER BY 1, 2",
+            )
+        )
 
 
 # -- 3: callback data ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("data", ["rate:99999999999999999999:5", "rate:9223372036854775808:5", "rate:0:5",
-                                  "rate:-1:5", "rate:1:5:6", "rate:1:٥", "rate:１:5", "set:nhietdo:0.6",
-                                  "reset:", "delete:yes", "delete:yes@", "delete:maybe@console:local",
-                                  "set:nhietdo:0.6@console:local" + "x" * 60, "", "rate", ":", "\x00rate:1:5"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "rate:99999999999999999999:5",
+        "rate:9223372036854775808:5",
+        "rate:0:5",
+        "rate:-1:5",
+        "rate:1:5:6",
+        "rate:1:٥",
+        "rate:１:5",
+        "set:nhietdo:0.6",
+        "reset:",
+        "delete:yes",
+        "delete:yes@",
+        "delete:maybe@console:local",
+        "set:nhietdo:0.6@console:local" + "x" * 60,
+        "",
+        "rate",
+        ":",
+        "\x00rate:1:5",
+    ],
+)
 async def test_absurd_callback_data_is_refused_and_changes_nothing(runtime, data):
     await handle_line(runtime.core, f"/tho {OPENING}")
     before = state(runtime)
@@ -45,8 +73,12 @@ async def test_absurd_callback_data_is_refused_and_changes_nothing(runtime, data
 
 
 def test_action_parser_round_trips_and_bounds():
-    for action in (actions.Rate(actions.MAX_POEM_ID, 5), actions.SetOption("the", "lucbat", "tg:123456789"),
-                   actions.Reset("dc:123456789012345678"), actions.Delete(True, "console:local")):
+    for action in (
+        actions.Rate(actions.MAX_POEM_ID, 5),
+        actions.SetOption("the", "lucbat", "tg:123456789"),
+        actions.Reset("dc:123456789012345678"),
+        actions.Delete(True, "console:local"),
+    ):
         assert actions.parse(action.encode()) == action
         assert len(action.encode().encode()) <= actions.MAX_ACTION_BYTES
     assert actions.parse(f"rate:{actions.MAX_POEM_ID + 1}:5") is None
@@ -159,7 +191,8 @@ async def test_values_are_shown_in_vietnamese_and_in_full(runtime):
     saved = (await core.caidat("tg:10", "chienluoc chum")).text
     assert saved == texts.SETTING_SAVED.format(label=texts.SETTING_LABELS["strategy"], value="chùm (beam)")
     assert "beam" not in (await core.caidat("tg:10", "")).text.split("chiến lược")[1].split("\n")[0].replace(
-        "chùm (beam)", "")
+        "chùm (beam)", ""
+    )
     refused = (await core.caidat("tg:10", "hatgiong -1")).text
     assert "0..2147483647" in refused and "e+" not in refused
 
@@ -168,7 +201,7 @@ async def test_control_characters_and_terminal_escapes_separate_words(runtime):
     core = runtime.core
     glued = await core.tho("tg:11", "Mùa\x00thu lá\x1b[31m vàng\x1b[0m rơi")
     assert glued.poem_id is not None
-    (text,), = [(t,) for _, user, t in state(runtime)[0] if user == "tg:11"]
+    ((text,),) = [(t,) for _, user, t in state(runtime)[0] if user == "tg:11"]
     assert text.startswith("Mùa thu lá vàng rơi\n") and "[31m" not in text and "[0m" not in text
 
 
@@ -190,8 +223,14 @@ async def test_top_needs_other_raters_and_respects_opting_out(runtime):
 
 
 async def test_poems_beyond_the_engine_slots_wait_their_turn(tiny_model_dir, tmp_path):
-    settings = Settings(_env_file=None, THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db",
-                        THO_POEMS_PER_MINUTE=100, THO_MODEL_WATCH_SECONDS=0, THO_MAX_CONCURRENT=1)
+    settings = Settings(
+        _env_file=None,
+        THO_MODEL=tiny_model_dir,
+        THO_DB=tmp_path / "tho.db",
+        THO_POEMS_PER_MINUTE=100,
+        THO_MODEL_WATCH_SECONDS=0,
+        THO_MAX_CONCURRENT=1,
+    )
     assert settings.engine_concurrency() == 1 and Settings(_env_file=None).engine_concurrency() == 16
     async with open_runtime(settings, watch=False) as rt:
         core = rt.core

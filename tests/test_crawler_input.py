@@ -14,19 +14,34 @@ from crawler.robots import fetch_robots, parse_robots
 from crawler.text import poem_stanzas
 
 
-@pytest.mark.parametrize("url", ["www.thivien.net", "file:///etc/passwd", "ftp://example.org", "http://", "thivien",
-                                 "http://host:99999", "https://x.org/?a=1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "www.thivien.net",
+        "file:///etc/passwd",
+        "ftp://example.org",
+        "http://",
+        "thivien",
+        "http://host:99999",
+        "https://x.org/?a=1",
+    ],
+)
 def test_bad_base_url_is_a_usage_error_not_a_traceback(tmp_path, url):
-    done = subprocess.run([sys.executable, "-m", "crawler", "thivien", "--type", "2", "--out", str(tmp_path / "o"),
-                           "--base-url", url], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "crawler", "thivien", "--type", "2", "--out", str(tmp_path / "o"), "--base-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "--base-url" in done.stderr
     assert not (tmp_path / "o").exists()
 
 
 def test_robots_wildcards_and_longest_match():
-    robots = parse_robots("User-agent: *\nDisallow: /*.php\nAllow: /searchpoem.php\nDisallow: /tmp$\n"
-                          "Disallow: /a/*/b\n", "ThoBotCrawler")
+    robots = parse_robots(
+        "User-agent: *\nDisallow: /*.php\nAllow: /searchpoem.php\nDisallow: /tmp$\nDisallow: /a/*/b\n", "ThoBotCrawler"
+    )
     assert not robots.allowed("https://x/poem.php?id=1")
     assert not robots.allowed("https://x/dir/author.php")
     assert robots.allowed("https://x/searchpoem.php?PoemType=2")  # the longer Allow wins
@@ -36,8 +51,10 @@ def test_robots_wildcards_and_longest_match():
 
 
 def test_robots_group_for_our_agent_wins_over_star():
-    text = ("User-agent: *\nDisallow: /\n\nUser-agent: OtherBot\nUser-agent: thobotcrawler\nDisallow: /private\n"
-            "Crawl-delay: 4\n")
+    text = (
+        "User-agent: *\nDisallow: /\n\nUser-agent: OtherBot\nUser-agent: thobotcrawler\nDisallow: /private\n"
+        "Crawl-delay: 4\n"
+    )
     robots = parse_robots(text, "ThoBotCrawler")
     assert robots.allowed("https://x/poem-1") and not robots.allowed("https://x/private/1")
     assert robots.crawl_delay() == 4.0
@@ -74,12 +91,17 @@ def test_robots_from_a_server_that_drips_bytes_times_out_in_total():
 
 
 def test_editorial_notes_in_the_poem_block_are_not_lines():
-    html = ("Trăm năm trong cõi người ta<br>Chữ tài chữ mệnh khéo là ghét nhau<br><i>(Trích)</i><br><br>"
-            "Trải qua một cuộc bể dâu<sup>1</sup><br>Những điều trông thấy mà đau đớn lòng<br>"
-            "<div class='poem-source'><div>Nguồn</div>: Truyện Kiều, 1820</div>"
-            "<p><i>Nguồn: Nhà xuất bản Văn học, 1990</i></p><p>[1] Bể dâu: biển hoá nương dâu</p>")
-    assert poem_stanzas(html) == [["Trăm năm trong cõi người ta", "Chữ tài chữ mệnh khéo là ghét nhau"],
-                                  ["Trải qua một cuộc bể dâu", "Những điều trông thấy mà đau đớn lòng"]]
+    html = (
+        "Trăm năm trong cõi người ta<br>Chữ tài chữ mệnh khéo là ghét nhau<br><i>(Trích)</i><br><br>"
+        "Trải qua một cuộc bể dâu<sup>1</sup><br>Những điều trông thấy mà đau đớn lòng<br>"
+        "<div class='poem-source'><div>Nguồn</div>: Truyện Kiều, 1820</div>"
+        "<p><i>Nguồn: Nhà xuất bản Văn học, 1990</i></p><p>[1] Bể dâu: biển hoá nương dâu</p>"
+    )
+    assert poem_stanzas(html) == [
+        ["Trăm năm trong cõi người ta", "Chữ tài chữ mệnh khéo là ghét nhau"],
+        ["Trải qua một cuộc bể dâu", "Những điều trông thấy mà đau đớn lòng"],
+    ]
     # Italic poem lines themselves stay: only notes go.
     assert poem_stanzas("<i>Mùa thu lá vàng rơi</i><br><em>Gió heo may về qua</em>") == [
-        ["Mùa thu lá vàng rơi", "Gió heo may về qua"]]
+        ["Mùa thu lá vàng rơi", "Gió heo may về qua"]
+    ]

@@ -6,7 +6,7 @@ import json
 import random
 import sqlite3
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,6 @@ from crawler.site import Thivien
 from crawler.state import CrawlState, StateLocked, StateMismatch
 from crawler.text import clean, content_key, poem_stanzas
 from training.corpus import read_rows
-
 
 # -- text --------------------------------------------------------------------
 
@@ -54,7 +53,9 @@ def test_listing_url_and_links() -> None:
     site = Thivien("http://127.0.0.1:1/")
     assert site.listing_url(2, 3) == "http://127.0.0.1:1/searchpoem.php?PoemType=2&ViewType=1&Country=2&Page=3"
     assert site.robots_url() == "http://127.0.0.1:1/robots.txt"
-    assert site.absolute("/A/poem-x#comments", "http://127.0.0.1:1/searchpoem.php?Page=1") == "http://127.0.0.1:1/A/poem-x"
+    assert (
+        site.absolute("/A/poem-x#comments", "http://127.0.0.1:1/searchpoem.php?Page=1") == "http://127.0.0.1:1/A/poem-x"
+    )
 
 
 def test_robots_rules_and_crawl_delay() -> None:
@@ -66,7 +67,7 @@ def test_robots_rules_and_crawl_delay() -> None:
 
 
 def test_retry_after_seconds_and_date() -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     later = (now + timedelta(seconds=120)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert parse_retry_after("30") == 30.0
     assert parse_retry_after(later, now=now) == pytest.approx(120.0)
@@ -109,8 +110,17 @@ def test_cli_defaults() -> None:
 
 
 def _row(url: str, lines: list[str]) -> dict:
-    return {"kind": "poem", "lines": lines, "stanzas": [lines], "genre": None, "genre_label": "2",
-            "title": "t", "author": "a", "url": url, "source": "thivien.net"}
+    return {
+        "kind": "poem",
+        "lines": lines,
+        "stanzas": [lines],
+        "genre": None,
+        "genre_label": "2",
+        "title": "t",
+        "author": "a",
+        "url": url,
+        "source": "thivien.net",
+    }
 
 
 def test_state_records_listing_once_and_refuses_duplicate_content(tmp_path: Path) -> None:
@@ -190,7 +200,18 @@ def test_reconcile_drops_duplicate_rows(tmp_path: Path) -> None:
 def test_unreachable_site_stops_politely_with_try_later_status(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from crawler.__main__ import main
 
-    code = main(["thivien", "--type", "2", "--out", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9", "--no-progress"])
+    code = main(
+        [
+            "thivien",
+            "--type",
+            "2",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--no-progress",
+        ]
+    )
     assert code == 75  # robots.txt unreachable: no browser started, come back later
     assert "robots.txt unreachable" in capsys.readouterr().out
 

@@ -21,8 +21,13 @@ SETTLE_SECONDS = 60  # a poem on the tiny model takes a few seconds on a loaded 
 
 
 def settings(tmp_path, model_dir, **extra) -> Settings:
-    values = {"THO_MODEL": model_dir, "THO_DB": tmp_path / "tho.db", "THO_MODEL_WATCH_SECONDS": 0,
-              "DISCORD_TOKEN": "fake", **extra}
+    values = {
+        "THO_MODEL": model_dir,
+        "THO_DB": tmp_path / "tho.db",
+        "THO_MODEL_WATCH_SECONDS": 0,
+        "DISCORD_TOKEN": "fake",
+        **extra,
+    }
     return Settings(_env_file=None, **values)
 
 
@@ -55,8 +60,11 @@ def rows(runtime, sql: str, *params) -> list[tuple]:
 def callback_types(env, result) -> list[int]:
     """The interaction response types the bot sent (5: deferred message, 6: deferred update)."""
     interaction_id = result._interaction.id
-    return [r.json["type"] for r in env.http_requests
-            if r.method == "POST" and r.path.startswith(f"/interactions/{interaction_id}/")]
+    return [
+        r.json["type"]
+        for r in env.http_requests
+        if r.method == "POST" and r.path.startswith(f"/interactions/{interaction_id}/")
+    ]
 
 
 def button_ids(message) -> list[list[str]]:
@@ -74,7 +82,7 @@ async def test_tho_poem_rating_buttons_write_rows(world):
     result = await lan.slash(channel, "tho", cau_dau=OPENING)
     assert callback_types(env, result) == [5]  # deferred ("thinking..."), then the poem
     assert result.response.content.startswith(OPENING) and not result.response.ephemeral
-    (poem_id,), = rows(runtime, "SELECT id FROM poems WHERE user_key = ?", f"dc:{lan.id}")
+    ((poem_id,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = ?", f"dc:{lan.id}")
     message = channel.last_message
     assert button_ids(message) == [[f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]]
 
@@ -92,7 +100,7 @@ async def test_rating_button_survives_a_restart(world):
     lan = guild.add_member(env.create_user("lan"))
     await lan.slash(channel, "caidat", ungvien=1)
     await lan.slash(channel, "tho", cau_dau=OPENING)
-    (poem_id,), = rows(runtime, "SELECT id FROM poems")
+    ((poem_id,),) = rows(runtime, "SELECT id FROM poems")
     old_message = channel.last_message
     await env.restart_bot(dc.build_client(runtime))  # a fresh client: no view of the old process survives
     await lan.click(old_message, custom_id=f"tho:rate:{poem_id}:5")
@@ -119,14 +127,15 @@ async def test_caidat_options_and_buttons_reach_the_next_poem(world):
     assert dict(rows(runtime, "SELECT name, value_json FROM user_settings WHERE user_key = ?", key)) == stored
 
     await lan.slash(channel, "tho", cau_dau="Trăm năm trong cõi người ta")
-    (settings_json, form, stanzas), = rows(runtime, "SELECT settings_json, form, stanzas FROM poems")
+    ((settings_json, form, stanzas),) = rows(runtime, "SELECT settings_json, form, stanzas FROM poems")
     assert json.loads(settings_json)["temperature"] == 1.2 and (form, stanzas) == ("lucbat", 2)
 
     # ... and the preset buttons on the (ephemeral) settings panel work like on Telegram.
     click = await lan.click(result.response, custom_id=f"tho:set:nhietdo:0.6@{key}")
     assert callback_types(env, click) == [6]
-    assert rows(runtime, "SELECT value_json FROM user_settings WHERE user_key = ? AND name = 'temperature'",
-                key) == [("0.6",)]
+    assert rows(runtime, "SELECT value_json FROM user_settings WHERE user_key = ? AND name = 'temperature'", key) == [
+        ("0.6",)
+    ]
     await lan.click(result.response, custom_id=f"tho:reset@{key}")
     assert rows(runtime, "SELECT COUNT(*) FROM user_settings WHERE user_key = ?", key) == [(0,)]
 
@@ -134,8 +143,14 @@ async def test_caidat_options_and_buttons_reach_the_next_poem(world):
 async def test_bad_inputs_get_a_message_and_change_nothing(world):
     env, runtime, guild, channel = world
     lan = guild.add_member(env.create_user("lan"))
-    for opening in ["Mùa thu lá vàng rơi " * 7, "🌸🍂🌙", "hello world", "'; DROP TABLE poems; --",
-                    "\x00\x07\x1b", " "]:
+    for opening in [
+        "Mùa thu lá vàng rơi " * 7,
+        "🌸🍂🌙",
+        "hello world",
+        "'; DROP TABLE poems; --",
+        "\x00\x07\x1b",
+        " ",
+    ]:
         expected = await runtime.core.tho("dc:999", opening)
         assert expected.error
         result = await lan.slash(channel, "tho", cau_dau=opening)
@@ -182,8 +197,17 @@ async def test_per_user_cooldown(tmp_path, tiny_model_dir):
 async def test_commands_are_registered_with_vietnamese_descriptions(world):
     env, runtime, guild, channel = world
     lan = guild.add_member(env.create_user("lan"))
-    assert set(lan.available_commands(channel)) == {"tho", "tholai", "caidat", "danhgia", "top", "xoadulieu",
-                                                     "giupdo", "trangthai", "mohinh"}
+    assert set(lan.available_commands(channel)) == {
+        "tho",
+        "tholai",
+        "caidat",
+        "danhgia",
+        "top",
+        "xoadulieu",
+        "giupdo",
+        "trangthai",
+        "mohinh",
+    }
     assert (await lan.slash(channel, "giupdo")).response.content == runtime.core.help_text()
 
 

@@ -36,12 +36,15 @@ async def test_slash_command_and_button_over_the_wire(tmp_path, tiny_model_dir, 
 
                 await fake.slash(LAN, "caidat", ungvien=1)
                 interaction = await fake.slash(LAN, "tho", cau_dau=OPENING)
-                poem = await fake.wait_for(lambda: (lambda m: m if m and m["content"] else None)(
-                    fake.messages.get(fake.originals.get(f"token{interaction}", ""))))
+                poem = await fake.wait_for(
+                    lambda: (lambda m: m if m and m["content"] else None)(
+                        fake.messages.get(fake.originals.get(f"token{interaction}", ""))
+                    )
+                )
                 assert fake.callbacks[interaction][0]["type"] == 5  # deferred first, within the 3 s
                 assert poem["content"].startswith(OPENING)
                 with sqlite3.connect(runtime.settings.db) as db:
-                    (poem_id,), = db.execute("SELECT id FROM poems").fetchall()
+                    ((poem_id,),) = db.execute("SELECT id FROM poems").fetchall()
                 ids = [c["custom_id"] for row in poem["components"] for c in row["components"]]
                 assert ids == [f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]
 

@@ -8,16 +8,16 @@ character-level regex of a BPE model.
 """
 
 import asyncio
+
 import pytest
 
 from engine.backends.hf import HFBackend
-from engine.forms import RHYME_SCHEMES
-from engine.syllable_text import codec_for_model, pieces
 from engine.engine import PoemEngine
-from engine.forms import LINES_PER_STANZA, get_form
+from engine.forms import LINES_PER_STANZA, RHYME_SCHEMES, get_form
 from engine.prosody import rhymes, syllables
 from engine.request import PoemRequest
 from engine.settings import SamplingSettings
+from engine.syllable_text import codec_for_model, pieces
 
 OPENINGS = {
     "5chu": ["Mùa thu", "Em về qua phố cũ", "Gió"],
@@ -48,12 +48,18 @@ async def test_every_form_every_setting_has_exact_shape(any_model_dir):
     engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
         # Every form with every setting, and every opening (partial lines too) once.
-        cases = [(form, openings[0], settings.replace(seed=7)) for form, openings in OPENINGS.items()
-                 for settings in SETTINGS]
-        cases += [(form, opening, SETTINGS[0].replace(seed=8)) for form, openings in OPENINGS.items()
-                  for opening in openings[1:]]
+        cases = [
+            (form, openings[0], settings.replace(seed=7))
+            for form, openings in OPENINGS.items()
+            for settings in SETTINGS
+        ]
+        cases += [
+            (form, opening, SETTINGS[0].replace(seed=8))
+            for form, openings in OPENINGS.items()
+            for opening in openings[1:]
+        ]
         poems = await asyncio.gather(*(engine.write(PoemRequest(o, form=f, settings=s)) for f, o, s in cases))
-        for (form, opening, _), poem in zip(cases, poems):
+        for (form, opening, _), poem in zip(cases, poems, strict=False):
             assert poem.form == form
             assert poem.lines[0].startswith(opening)
             assert_shape(poem, 1)
@@ -67,9 +73,14 @@ async def test_tones_and_rhymes_are_enforced(any_model_dir, form):
     engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
         opening = {"5chu": "Đêm", "lucbat": "Trăm năm trong cõi người ta", "7chu": "Chiều"}[form]
-        poems = await asyncio.gather(*(engine.write(PoemRequest(opening, form=form, stanzas=2,
-                                                                settings=SamplingSettings(seed=s, candidates=1)))
-                                       for s in range(6)))
+        poems = await asyncio.gather(
+            *(
+                engine.write(
+                    PoemRequest(opening, form=form, stanzas=2, settings=SamplingSettings(seed=s, candidates=1))
+                )
+                for s in range(6)
+            )
+        )
         for poem in poems:
             assert_shape(poem, 2)
             assert poem.scores.tone == 1.0, (poem.lines, poem.scores.violations)
@@ -81,8 +92,9 @@ async def test_tones_and_rhymes_are_enforced(any_model_dir, form):
 async def test_four_stanzas_of_luc_bat_chain_their_rhymes(any_model_dir):
     engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
-        poem = await engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4,
-                                              settings=SamplingSettings(seed=3, candidates=1)))
+        poem = await engine.write(
+            PoemRequest("Trăm năm trong cõi người ta", stanzas=4, settings=SamplingSettings(seed=3, candidates=1))
+        )
         assert poem.form == "lucbat"
         assert_shape(poem, 4)
         sylls = [syllables(line) for line in poem.lines]
@@ -97,8 +109,10 @@ async def test_four_stanzas_of_luc_bat_chain_their_rhymes(any_model_dir):
 async def test_same_seed_same_poem_and_new_seed_new_poem(any_model_dir):
     engine = await PoemEngine.create(HFBackend(any_model_dir))
     try:
+
         def req(seed):
             return PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=seed))
+
         a, b, c = await engine.write(req(42)), await engine.write(req(42)), await engine.write(req(43))
         assert a.lines == b.lines and a.seed == 42
         assert a.lines != c.lines
@@ -110,9 +124,12 @@ async def test_unconstrained_mode_decodes_freely(any_model_dir):
     """Without the constraint a random model does not keep the form: the constraint is what does."""
     engine = await PoemEngine.create(HFBackend(any_model_dir), constrained=False)
     try:
-        poems = await asyncio.gather(*(engine.write(PoemRequest("Mùa thu lá vàng rơi",
-                                                                settings=SamplingSettings(seed=s, candidates=1)))
-                                       for s in range(4)))
+        poems = await asyncio.gather(
+            *(
+                engine.write(PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=s, candidates=1)))
+                for s in range(4)
+            )
+        )
         assert any(p.scores.length < 1.0 for p in poems)
     finally:
         await engine.close()
@@ -122,8 +139,9 @@ async def test_cancelled_request_stops_and_others_go_on(any_model_dir):
     backend = HFBackend(any_model_dir)
     engine = await PoemEngine.create(backend)
     try:
-        slow = asyncio.create_task(engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4,
-                                                            settings=SamplingSettings(candidates=8))))
+        slow = asyncio.create_task(
+            engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4, settings=SamplingSettings(candidates=8)))
+        )
         await asyncio.sleep(0.3)
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -137,9 +155,10 @@ async def test_cancelled_request_stops_and_others_go_on(any_model_dir):
 async def test_swap_keeps_every_request(tiny_model_dir, tiny_model_dir_b):
     engine = await PoemEngine.create(HFBackend(tiny_model_dir))
     try:
-        first = [asyncio.create_task(engine.write(PoemRequest("Mùa thu lá vàng rơi",
-                                                              settings=SamplingSettings(seed=s))))
-                 for s in range(6)]
+        first = [
+            asyncio.create_task(engine.write(PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=s))))
+            for s in range(6)
+        ]
         await asyncio.sleep(0.05)
         version = await engine.swap(HFBackend(tiny_model_dir_b))
         later = await engine.write(PoemRequest("Mùa thu lá vàng rơi"))
@@ -156,15 +175,21 @@ async def test_forced_rhymes_are_real_words_from_the_lexicon(tiny_bpe_model_dir,
     import shutil
 
     from engine.model_dir import LEXICON_FILE
+
     model = tmp_path / "with-lexicon"
     shutil.copytree(tiny_bpe_model_dir, model)
     words = ["xa", "hoa", "nhà", "qua", "mưa", "gió", "trăng", "rằng", "vàng", "sang", "đêm", "mềm", "người", "cười"]
     (model / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
     engine = await PoemEngine.create(HFBackend(model))
     try:
-        poems = await asyncio.gather(*(engine.write(PoemRequest("Trăm năm trong cõi người ta",
-                                                                settings=SamplingSettings(seed=s, candidates=1)))
-                                       for s in range(4)))
+        poems = await asyncio.gather(
+            *(
+                engine.write(
+                    PoemRequest("Trăm năm trong cõi người ta", settings=SamplingSettings(seed=s, candidates=1))
+                )
+                for s in range(4)
+            )
+        )
         for poem in poems:
             assert syllables(poem.lines[1])[5].lower() in {"xa", "hoa", "nhà", "qua"}  # rhymes with "ta"
             assert poem.scores.rhyme == 1.0
@@ -190,18 +215,34 @@ async def test_one_candidate_is_perfect_in_every_scheme(tiny_model_dir, form):
     engine = await PoemEngine.create(HFBackend(tiny_model_dir))
     try:
         schemes = list(RHYME_SCHEMES) if get_form(form).schemes else [None]
-        cases = [(scheme, opening, stanzas) for scheme in schemes
-                 for opening in (RULE_ABIDING[form], ONE_WORD[form])
-                 for stanzas in (1, 2)]
-        poems = await asyncio.gather(*(engine.write(PoemRequest(
-            opening, form=form, stanzas=stanzas, scheme=scheme,
-            settings=SamplingSettings(seed=i, candidates=1, temperature=1.5, top_k=0)))
-            for i, (scheme, opening, stanzas) in enumerate(cases)))
-        for (scheme, opening, stanzas), poem in zip(cases, poems):
+        cases = [
+            (scheme, opening, stanzas)
+            for scheme in schemes
+            for opening in (RULE_ABIDING[form], ONE_WORD[form])
+            for stanzas in (1, 2)
+        ]
+        poems = await asyncio.gather(
+            *(
+                engine.write(
+                    PoemRequest(
+                        opening,
+                        form=form,
+                        stanzas=stanzas,
+                        scheme=scheme,
+                        settings=SamplingSettings(seed=i, candidates=1, temperature=1.5, top_k=0),
+                    )
+                )
+                for i, (scheme, opening, stanzas) in enumerate(cases)
+            )
+        )
+        for (scheme, _opening, stanzas), poem in zip(cases, poems, strict=False):
             assert poem.candidates == 1
             assert_shape(poem, stanzas)
-            assert poem.scores.as_dict() == {"length": 1.0, "tone": 1.0, "rhyme": 1.0, "total": 1.0}, \
-                (scheme, poem.lines, poem.scores.violations)
+            assert poem.scores.as_dict() == {"length": 1.0, "tone": 1.0, "rhyme": 1.0, "total": 1.0}, (
+                scheme,
+                poem.lines,
+                poem.scores.violations,
+            )
     finally:
         await engine.close()
 
@@ -211,9 +252,20 @@ async def test_every_generated_syllable_is_in_the_vocabulary(tiny_model_dir):
     codec = codec_for_model(tiny_model_dir)
     engine = await PoemEngine.create(HFBackend(tiny_model_dir))
     try:
-        poems = await asyncio.gather(*(engine.write(PoemRequest(
-            opening, form=form, stanzas=2, settings=SamplingSettings(seed=s, temperature=2.0, top_k=0, top_p=1.0)))
-            for s in range(3) for form, opening in RULE_ABIDING.items()))
+        poems = await asyncio.gather(
+            *(
+                engine.write(
+                    PoemRequest(
+                        opening,
+                        form=form,
+                        stanzas=2,
+                        settings=SamplingSettings(seed=s, temperature=2.0, top_k=0, top_p=1.0),
+                    )
+                )
+                for s in range(3)
+                for form, opening in RULE_ABIDING.items()
+            )
+        )
         for poem in poems:
             generated = [w for line in poem.lines[1:] for w in pieces(line) if w[:1].isalnum()]
             assert generated and all(codec.fold(w, True) is not None for w in generated), poem.lines

@@ -15,9 +15,18 @@ OTHER = ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố
 
 
 async def add(store: Store, user: str, lines: list[str], form: str = "5chu") -> int:
-    return await store.add_poem(NewPoem(
-        user_key=user, opening=lines[0], prompt=prompt_for(form, lines[0], True), text="\n".join(lines),
-        form=form, stanzas=1, model_version="m0", latency_ms=1.0))
+    return await store.add_poem(
+        NewPoem(
+            user_key=user,
+            opening=lines[0],
+            prompt=prompt_for(form, lines[0], True),
+            text="\n".join(lines),
+            form=form,
+            stanzas=1,
+            model_version="m0",
+            latency_ms=1.0,
+        )
+    )
 
 
 @pytest.fixture
@@ -54,7 +63,7 @@ async def crafted(path) -> dict[str, int]:
 
 
 def completion(lines):
-    return format_poem("5chu", lines)[len(prompt_for("5chu", lines[0], True)):]
+    return format_poem("5chu", lines)[len(prompt_for("5chu", lines[0], True)) :]
 
 
 async def test_export_applies_the_rules(tmp_path, no_heldout):
@@ -78,12 +87,24 @@ async def test_export_applies_the_rules(tmp_path, no_heldout):
     assert summary["implicit_signals"] == 1 and summary["desirable"] == 2 and summary["undesirable"] == 1
     # a pair: same prompt, liked against disliked
     pairs = fx.read_jsonl(tmp_path / "out" / "dpo.jsonl")
-    assert pairs == [{"prompt": prompt_for("5chu", LIKED[0], True), "chosen": completion(LIKED),
-                      "rejected": completion(DISLIKED), "weight": pytest.approx(fx.IMPLICIT_WEIGHT, abs=1e-3),
-                      "form": "5chu", "opening": LIKED[0]}]
+    assert pairs == [
+        {
+            "prompt": prompt_for("5chu", LIKED[0], True),
+            "chosen": completion(LIKED),
+            "rejected": completion(DISLIKED),
+            "weight": pytest.approx(fx.IMPLICIT_WEIGHT, abs=1e-3),
+            "form": "5chu",
+            "opening": LIKED[0],
+        }
+    ]
     # prompt + completion is exactly the training format
-    assert all(r["prompt"] + r["completion"] == format_poem(r["form"], [r["opening"], *r["completion"]
-               .removesuffix("<|endoftext|>").strip("\n").split("\n")]) for r in kto)
+    assert all(
+        r["prompt"] + r["completion"]
+        == format_poem(
+            r["form"], [r["opening"], *r["completion"].removesuffix("<|endoftext|>").strip("\n").split("\n")]
+        )
+        for r in kto
+    )
 
 
 async def test_export_leaks_no_user_and_drops_deleted_users(tmp_path, no_heldout):

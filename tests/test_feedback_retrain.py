@@ -6,8 +6,10 @@ from training.feedback.retrain import copies, kto_class_weights, weighted
 
 def test_a_rating_counts_three_times_a_tholai():
     assert copies(IMPLICIT_WEIGHT) == 1 and copies(1.0) == 3 and copies(2.0) == 6
-    rows = [{"prompt": "p", "completion": "a", "label": True, "weight": 1.0, "form": "5chu"},
-            {"prompt": "p", "completion": "b", "label": False, "weight": IMPLICIT_WEIGHT, "form": "5chu"}]
+    rows = [
+        {"prompt": "p", "completion": "a", "label": True, "weight": 1.0, "form": "5chu"},
+        {"prompt": "p", "completion": "b", "label": False, "weight": IMPLICIT_WEIGHT, "form": "5chu"},
+    ]
     out = weighted(rows, ("prompt", "completion", "label"), seed=0)
     assert sorted(r["completion"] for r in out) == ["a", "a", "a", "b"]
     assert all(set(r) == {"prompt", "completion", "label"} for r in out)

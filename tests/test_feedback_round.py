@@ -22,8 +22,16 @@ from training.feedback.retrain import TrainSettings
 # Liked poems speak of the sea, disliked ones of the town: a taste a few steps can learn.
 SEA = ["Thuyền về bến biển xa", "Sóng vỗ bờ cát trắng", "Biển khơi gió lộng buồm"]
 TOWN = ["Phố đông xe chạy vội", "Đèn đường soi ngõ hẹp", "Chợ chiều người mua bán"]
-OPENINGS = ["Sáng nay trời trở gió", "Phố cũ mưa giăng mắc", "Bên hiên nhà mẹ đợi", "Con đò chiều lặng lẽ",
-            "Tiếng ve gọi mùa hạ", "Lá rơi đầy lối cũ", "Hàng cây đứng im lìm", "Em đi qua ngõ nhỏ"]
+OPENINGS = [
+    "Sáng nay trời trở gió",
+    "Phố cũ mưa giăng mắc",
+    "Bên hiên nhà mẹ đợi",
+    "Con đò chiều lặng lẽ",
+    "Tiếng ve gọi mùa hạ",
+    "Lá rơi đầy lối cũ",
+    "Hàng cây đứng im lìm",
+    "Em đi qua ngõ nhỏ",
+]
 HELDOUT = {"Lá rơi đầy lối cũ", "Hàng cây đứng im lìm", "Em đi qua ngõ nhỏ"}
 
 
@@ -51,16 +59,26 @@ def data_dir(tmp_path):
 
 async def add(store, user, opening, lines):
     text = "\n".join([opening, *lines])
-    return await store.add_poem(NewPoem(user_key=user, opening=opening, prompt=prompt_for("5chu", opening, True),
-                                        text=text, form="5chu", stanzas=1, model_version="tiny-a", latency_ms=1.0))
+    return await store.add_poem(
+        NewPoem(
+            user_key=user,
+            opening=opening,
+            prompt=prompt_for("5chu", opening, True),
+            text=text,
+            form="5chu",
+            stanzas=1,
+            model_version="tiny-a",
+            latency_ms=1.0,
+        )
+    )
 
 
 async def rate_sea_over_town(rt, users=("tg:2", "dc:3")) -> None:
     """Each user: for every opening a sea poem rated 5 and a town poem rated 1 (star buttons, real core)."""
     for i, opening in enumerate(OPENINGS):
         for user in users:
-            liked = await add(rt.store, user, opening, SEA[i % 3:] + SEA[:i % 3])
-            disliked = await add(rt.store, user, opening, TOWN[i % 3:] + TOWN[:i % 3])
+            liked = await add(rt.store, user, opening, SEA[i % 3 :] + SEA[: i % 3])
+            disliked = await add(rt.store, user, opening, TOWN[i % 3 :] + TOWN[: i % 3])
             await rt.core.action(user, f"rate:{liked}:5")
             await rt.core.action(user, f"rate:{disliked}:1")
 
@@ -74,21 +92,30 @@ async def wait_for_model(rt, version: str) -> None:
 
 @pytest.mark.slow
 async def test_a_round_trains_gates_promotes_and_the_bot_serves_the_new_model(
-        tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    tiny_model_dir, data_dir, tmp_path, monkeypatch
+):
     monkeypatch.setattr(fx, "is_heldout", lambda prompt, share=None: any(o in prompt for o in HELDOUT))
-    settings = Settings(THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db", THO_MODEL_WATCH_SECONDS=0.2,
-                        THO_POEMS_PER_MINUTE=600)
+    settings = Settings(
+        THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db", THO_MODEL_WATCH_SECONDS=0.2, THO_POEMS_PER_MINUTE=600
+    )
     round_settings = RoundSettings(
-        db=settings.db, work=tmp_path / "work", min_new=10, min_examples=4, min_heldout_pairs=2,
-        replay_poems=40, train=TrainSettings(method="dpo", steps=12, batch_size=4, learning_rate=1e-3, beta=0.1),
-        eval=EvalSettings(data_dir=data_dir, ce_poems=20, n_openings=2, forms=("5chu", "lucbat"), threads=1))
+        db=settings.db,
+        work=tmp_path / "work",
+        min_new=10,
+        min_examples=4,
+        min_heldout_pairs=2,
+        replay_poems=40,
+        train=TrainSettings(method="dpo", steps=12, batch_size=4, learning_rate=1e-3, beta=0.1),
+        eval=EvalSettings(data_dir=data_dir, ce_poems=20, n_openings=2, forms=("5chu", "lucbat"), threads=1),
+    )
     async with open_runtime(settings) as rt:
         # /tholai through the real core records the implicit signal.
         first = await rt.core.command("tg:1", "tho", "Mùa thu lá vàng rơi")
         again = await rt.core.command("tg:1", "tholai")
         with sqlite3.connect(settings.db) as db:
             assert db.execute("SELECT poem_id, new_poem_id FROM regenerations").fetchall() == [
-                (first.poem_id, again.poem_id)]
+                (first.poem_id, again.poem_id)
+            ]
         await rate_sea_over_town(rt)
 
         # A candidate that fails a check is recorded as rejected, with its figures; the old model keeps serving.
@@ -99,8 +126,13 @@ async def test_a_round_trains_gates_promotes_and_the_bot_serves_the_new_model(
         recorded = await rt.store.get_model_version("tiny-a-fb1")
         assert recorded.status == "rejected" and not recorded.metrics["gate"]["passed"]
         assert set(recorded.metrics["gate"]["checks"]) == {
-            "ce_per_syllable", "constrained_total.5chu", "constrained_total.lucbat", "constrained_copy_rate",
-            "unconstrained_total", "heldout_pair_accuracy"}
+            "ce_per_syllable",
+            "constrained_total.5chu",
+            "constrained_total.lucbat",
+            "constrained_copy_rate",
+            "unconstrained_total",
+            "heldout_pair_accuracy",
+        }
         assert recorded.metrics["feedback"]["dpo"] > 0 and recorded.metrics["training"]["steps"] == 12
         assert (await rt.store.serving_model()).version == "tiny-a" and rt.engine.model_version == "tiny-a"
 
@@ -126,14 +158,23 @@ async def test_a_round_trains_gates_promotes_and_the_bot_serves_the_new_model(
 
 
 def test_the_gate_rejects_any_regression():
-    serving = {"ce_per_syllable": 4.0, "constrained_total": {"5chu": 0.95, "lucbat": 0.99},
-               "constrained_copy_rate": 0.0, "unconstrained_total": 0.45}
+    serving = {
+        "ce_per_syllable": 4.0,
+        "constrained_total": {"5chu": 0.95, "lucbat": 0.99},
+        "constrained_copy_rate": 0.0,
+        "unconstrained_total": 0.45,
+    }
     good = {**serving, "ce_per_syllable": 4.1}
     pairs = {"pairs": 10, "reward_accuracy_candidate": 0.7, "reward_accuracy_serving": 0.5}
     assert judge(serving, good, pairs).passed
-    for bad, p in [({"ce_per_syllable": 4.2}, pairs), ({"constrained_total": {"5chu": 0.9, "lucbat": 0.99}}, pairs),
-                   ({"constrained_copy_rate": 0.06}, pairs), ({"unconstrained_total": 0.42}, pairs),
-                   ({}, {**pairs, "reward_accuracy_candidate": 0.5}), ({}, {"pairs": 0})]:
+    for bad, p in [
+        ({"ce_per_syllable": 4.2}, pairs),
+        ({"constrained_total": {"5chu": 0.9, "lucbat": 0.99}}, pairs),
+        ({"constrained_copy_rate": 0.06}, pairs),
+        ({"unconstrained_total": 0.42}, pairs),
+        ({}, {**pairs, "reward_accuracy_candidate": 0.5}),
+        ({}, {"pairs": 0}),
+    ]:
         assert not judge(serving, {**good, **bad}, p).passed
 
 

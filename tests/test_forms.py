@@ -65,8 +65,9 @@ def test_tudo_only_counts_length():
     assert check(["Hà Nội", "mùa thu", "gió lạnh đầu đông về trên phố", "em"], "tudo").length == 0.75
 
 
-@pytest.mark.parametrize("lines, form", [(GOOD_LUCBAT, "lucbat"), (GOOD_5CHU, "5chu"),
-                                         (["Hà Nội mùa thu", "gió về"], "tudo")])
+@pytest.mark.parametrize(
+    "lines, form", [(GOOD_LUCBAT, "lucbat"), (GOOD_5CHU, "5chu"), (["Hà Nội mùa thu", "gió về"], "tudo")]
+)
 def test_label_form(lines, form):
     assert label_form(lines) == form
 
@@ -75,8 +76,10 @@ def test_every_form_has_a_vietnamese_title():
     assert {f.title for f in FORMS.values()} == {"5 chữ", "7 chữ", "8 chữ", "lục bát", "tự do"}
 
 
-@pytest.mark.parametrize("scheme, rhyming", [("lien", [(1, 2), (3, 4)]), ("cheo", [(1, 3), (2, 4)]),
-                                             ("om", [(1, 4), (2, 3)]), ("tutuyet", [(1, 2), (2, 4)])])
+@pytest.mark.parametrize(
+    "scheme, rhyming",
+    [("lien", [(1, 2), (3, 4)]), ("cheo", [(1, 3), (2, 4)]), ("om", [(1, 4), (2, 3)]), ("tutuyet", [(1, 2), (2, 4)])],
+)
 def test_rhyme_schemes_name_the_lines_that_rhyme(scheme, rhyming):
     pairs = FORMS["5chu"].rhyme_positions(4, scheme)
     assert [(a[0] + 1, b[0] + 1) for a, b in pairs] == rhyming
@@ -85,8 +88,12 @@ def test_rhyme_schemes_name_the_lines_that_rhyme(scheme, rhyming):
 
 def test_seven_chu_follows_one_luat_with_niem_and_doi():
     # Luật bằng (2nd syllable of line 1 bằng): B T B / T B T / T B T / B T B on syllables 2, 4, 6.
-    good = ["Chiều nay em đứng bên dòng sông", "Gió thổi qua đồi nắng chiếu nghiêng",
-            "Mây trắng bay về nơi cuối bãi", "Trăng lên soi bóng cánh đồng riêng"]
+    good = [
+        "Chiều nay em đứng bên dòng sông",
+        "Gió thổi qua đồi nắng chiếu nghiêng",
+        "Mây trắng bay về nơi cuối bãi",
+        "Trăng lên soi bóng cánh đồng riêng",
+    ]
     scores = check(good, "7chu")
     assert scores.tone == 1.0, scores.violations
     broken = good[:1] + ["Chiều về em đứng bên dòng nghiêng"] + good[2:]  # line 2 in the wrong luật

@@ -26,19 +26,54 @@ TABLES = ("users", "user_settings", "poems", "ratings", "model_versions")
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 # Text that looks like what people (and attackers) type: words, numbers, setting names, control characters.
-WORDS = st.sampled_from([*SETTING_NAMES, "macdinh", "co", "khong", "chum", "lucbat", "5chu", "0.9", "-1", "1e309",
-                         "nan", "inf", "99999999999999999999", "Mùa thu lá vàng rơi", "\x00", "\x1b[31m", "@",
-                         ":", "chon", "quaylai", "tiny-a", "😀", "'; DROP TABLE poems; --", " ", "\n"])
-TYPED = st.one_of(st.text(max_size=200), st.lists(WORDS, max_size=6).map(" ".join),
-                  st.builds(lambda a, b: f"{a} {b}", st.sampled_from(list(SETTING_NAMES)), st.text(max_size=40)))
+WORDS = st.sampled_from(
+    [
+        *SETTING_NAMES,
+        "macdinh",
+        "co",
+        "khong",
+        "chum",
+        "lucbat",
+        "5chu",
+        "0.9",
+        "-1",
+        "1e309",
+        "nan",
+        "inf",
+        "99999999999999999999",
+        "Mùa thu lá vàng rơi",
+        "\x00",
+        "\x1b[31m",
+        "@",
+        ":",
+        "chon",
+        "quaylai",
+        "tiny-a",
+        "😀",
+        "'; DROP TABLE poems; --",
+        " ",
+        "\n",
+    ]
+)
+TYPED = st.one_of(
+    st.text(max_size=200),
+    st.lists(WORDS, max_size=6).map(" ".join),
+    st.builds(lambda a, b: f"{a} {b}", st.sampled_from(list(SETTING_NAMES)), st.text(max_size=40)),
+)
 CALLBACKS = st.one_of(
     st.text(max_size=120),
     st.from_regex(r"(rate|set|reset|delete)[:@][ -~]{0,80}", fullmatch=True),
-    st.builds(lambda p, s: f"rate:{p}:{s}", st.integers(min_value=-2**70, max_value=2**70),
-              st.integers(min_value=-3, max_value=9)),
+    st.builds(
+        lambda p, s: f"rate:{p}:{s}",
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.integers(min_value=-3, max_value=9),
+    ),
     st.builds(lambda n, v, o: f"set:{n}:{v}@{o}", WORDS, WORDS, st.sampled_from([USER, ADMIN, "tg:", "dc:9", ""])),
-    st.builds(lambda a, o: f"delete:{a}@{o}", st.sampled_from(["yes", "no", "YES", ""]), st.sampled_from(
-        ["tg:8", "tg:1", "console:local", "tg:7 "])),
+    st.builds(
+        lambda a, o: f"delete:{a}@{o}",
+        st.sampled_from(["yes", "no", "YES", ""]),
+        st.sampled_from(["tg:8", "tg:1", "console:local", "tg:7 "]),
+    ),
 )
 
 
@@ -48,8 +83,14 @@ class Bot:
     def __init__(self, model_dir, db):
         self.db = db
         self.loop = asyncio.new_event_loop()
-        config = Settings(_env_file=None, THO_MODEL=model_dir, THO_DB=db, THO_POEMS_PER_MINUTE=600,
-                          THO_MODEL_WATCH_SECONDS=0, THO_ADMINS=ADMIN)
+        config = Settings(
+            _env_file=None,
+            THO_MODEL=model_dir,
+            THO_DB=db,
+            THO_POEMS_PER_MINUTE=600,
+            THO_MODEL_WATCH_SECONDS=0,
+            THO_ADMINS=ADMIN,
+        )
         self._context = open_runtime(config, watch=False)
         self.runtime = self.loop.run_until_complete(self._context.__aenter__())
         self.run(self.runtime.core.command(USER, "caidat", "ungvien 1"))
@@ -81,8 +122,11 @@ def check(bot: Bot, reply: object, before: tuple) -> None:
 
 
 @FUZZ
-@given(name=st.sampled_from([c for c in COMMANDS if c not in ("tho", "tholai")]), args=TYPED,
-       user=st.sampled_from([USER, ADMIN]))
+@given(
+    name=st.sampled_from([c for c in COMMANDS if c not in ("tho", "tholai")]),
+    args=TYPED,
+    user=st.sampled_from([USER, ADMIN]),
+)
 def test_any_command_arguments_give_a_reply_or_a_refusal(bot, name, args, user):
     before = bot.state()
     check(bot, bot.run(bot.runtime.core.command(user, name, args)), before)

@@ -30,8 +30,14 @@ LEVELS = [((), None), (("-v",), None), ((), "DEBUG"), ((), "INFO"), ((), "WARNIN
 
 
 def leaked(output: str) -> list[str]:
-    secrets = [TELEGRAM_TOKEN, TELEGRAM_TOKEN.split(":", 1)[1], DISCORD_TOKEN, WEBHOOK_SECRET, str(ADMIN_CHAT),
-               str(ADMIN_CHAT)[1:]]
+    secrets = [
+        TELEGRAM_TOKEN,
+        TELEGRAM_TOKEN.split(":", 1)[1],
+        DISCORD_TOKEN,
+        WEBHOOK_SECRET,
+        str(ADMIN_CHAT),
+        str(ADMIN_CHAT)[1:],
+    ]
     return [s for s in secrets if s in output]
 
 
@@ -41,8 +47,15 @@ async def start_bot(mode: str, flags: tuple[str, ...], level: str | None, env: d
     if level:
         env["THO_LOG_LEVEL"] = level
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", mode, *flags, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "bot",
+        mode,
+        *flags,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
 
 
 async def stop_bot(process) -> str:
@@ -60,10 +73,19 @@ async def stop_bot(process) -> str:
 async def test_telegram_entry_point_logs_no_secret(tmp_path, tiny_model_dir, flags, level):
     fake = FakeTelegram(token=TELEGRAM_TOKEN)
     await fake.start()
-    process = await start_bot("telegram", flags, level, {
-        "TELEGRAM_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_BASE_URL": fake.base_url, "TELEGRAM_ADMIN_CHAT": str(ADMIN_CHAT),
-        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "THO_MODEL": str(tiny_model_dir),
-        "THO_DB": str(tmp_path / "tho.db")})
+    process = await start_bot(
+        "telegram",
+        flags,
+        level,
+        {
+            "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+            "TELEGRAM_BASE_URL": fake.base_url,
+            "TELEGRAM_ADMIN_CHAT": str(ADMIN_CHAT),
+            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "THO_MODEL": str(tiny_model_dir),
+            "THO_DB": str(tmp_path / "tho.db"),
+        },
+    )
     try:
         lan = fake.user(7)
         assert (await fake.reply(lan, "/start", timeout=90))["text"]
@@ -88,17 +110,32 @@ async def test_telegram_entry_point_logs_no_secret(tmp_path, tiny_model_dir, fla
 async def test_discord_entry_point_logs_no_secret(tmp_path, tiny_model_dir, flags, level):
     fake = LoopbackDiscord()
     await fake.start()
-    process = await start_bot("discord", flags, level, {
-        "DISCORD_TOKEN": DISCORD_TOKEN, "DISCORD_API_URL": fake.http_base, "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "THO_MODEL": str(tiny_model_dir), "THO_DB": str(tmp_path / "tho.db")})
+    process = await start_bot(
+        "discord",
+        flags,
+        level,
+        {
+            "DISCORD_TOKEN": DISCORD_TOKEN,
+            "DISCORD_API_URL": fake.http_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "THO_MODEL": str(tiny_model_dir),
+            "THO_DB": str(tmp_path / "tho.db"),
+        },
+    )
     try:
         await asyncio.wait_for(fake.identified.wait(), 90)
         await fake.wait_for(lambda: fake.commands)
-        lan = {"id": "800000000000000001", "username": "lan", "discriminator": "0", "global_name": "Lan",
-               "avatar": None}
+        lan = {
+            "id": "800000000000000001",
+            "username": "lan",
+            "discriminator": "0",
+            "global_name": "Lan",
+            "avatar": None,
+        }
         interaction = await fake.slash(lan, "giupdo")
-        await fake.wait_for(lambda: (fake.messages.get(fake.originals.get(f"token{interaction}", "")) or {})
-                            .get("content"), 60)
+        await fake.wait_for(
+            lambda: (fake.messages.get(fake.originals.get(f"token{interaction}", "")) or {}).get("content"), 60
+        )
     finally:
         output = await stop_bot(process)
         await fake.stop()

@@ -4,21 +4,55 @@ import unicodedata
 
 import pytest
 
-from engine.prosody import (Tone, ToneClass, VIETNAMESE_LETTERS, is_vietnamese_syllable, rhymes, rime, syllables,
-                            tone, tone_class)
+from engine.prosody import (
+    VIETNAMESE_LETTERS,
+    Tone,
+    ToneClass,
+    is_vietnamese_syllable,
+    rhymes,
+    rime,
+    syllables,
+    tone,
+    tone_class,
+)
 
 # syllable, tone, rime (no onset, no glide, no tone)
 TABLE = [
-    ("ma", Tone.NGANG, "a"), ("mà", Tone.HUYEN, "a"), ("má", Tone.SAC, "a"), ("mả", Tone.HOI, "a"),
-    ("mã", Tone.NGA, "a"), ("mạ", Tone.NANG, "a"),
-    ("hoa", Tone.NGANG, "a"), ("hoà", Tone.HUYEN, "a"), ("hòa", Tone.HUYEN, "a"),  # both mark placements
-    ("thuý", Tone.SAC, "y"), ("thúy", Tone.SAC, "y"), ("quà", Tone.HUYEN, "a"), ("quê", Tone.NGANG, "ê"),
-    ("gì", Tone.HUYEN, "i"), ("giữa", Tone.NGA, "ưa"), ("gìn", Tone.HUYEN, "in"), ("già", Tone.HUYEN, "a"),
-    ("đường", Tone.HUYEN, "ương"), ("Đường", Tone.HUYEN, "ương"), ("ĐẸP", Tone.NANG, "ep"),
-    ("nghiêng", Tone.NGANG, "iêng"), ("khuya", Tone.NGANG, "ya"), ("tuần", Tone.HUYEN, "ân"),
-    ("thuở", Tone.HOI, "ơ"), ("mua", Tone.NGANG, "ua"), ("muốn", Tone.SAC, "uôn"), ("người", Tone.HUYEN, "ươi"),
-    ("ngoằn", Tone.HUYEN, "ăn"), ("khoẻ", Tone.HOI, "e"), ("huyền", Tone.HUYEN, "yên"), ("ấy", Tone.SAC, "ây"),
-    ("ở", Tone.HOI, "ơ"), ("rượu", Tone.NANG, "ươu"), ("học", Tone.NANG, "oc"), ("sách", Tone.SAC, "ach"),
+    ("ma", Tone.NGANG, "a"),
+    ("mà", Tone.HUYEN, "a"),
+    ("má", Tone.SAC, "a"),
+    ("mả", Tone.HOI, "a"),
+    ("mã", Tone.NGA, "a"),
+    ("mạ", Tone.NANG, "a"),
+    ("hoa", Tone.NGANG, "a"),
+    ("hoà", Tone.HUYEN, "a"),
+    ("hòa", Tone.HUYEN, "a"),  # both mark placements
+    ("thuý", Tone.SAC, "y"),
+    ("thúy", Tone.SAC, "y"),
+    ("quà", Tone.HUYEN, "a"),
+    ("quê", Tone.NGANG, "ê"),
+    ("gì", Tone.HUYEN, "i"),
+    ("giữa", Tone.NGA, "ưa"),
+    ("gìn", Tone.HUYEN, "in"),
+    ("già", Tone.HUYEN, "a"),
+    ("đường", Tone.HUYEN, "ương"),
+    ("Đường", Tone.HUYEN, "ương"),
+    ("ĐẸP", Tone.NANG, "ep"),
+    ("nghiêng", Tone.NGANG, "iêng"),
+    ("khuya", Tone.NGANG, "ya"),
+    ("tuần", Tone.HUYEN, "ân"),
+    ("thuở", Tone.HOI, "ơ"),
+    ("mua", Tone.NGANG, "ua"),
+    ("muốn", Tone.SAC, "uôn"),
+    ("người", Tone.HUYEN, "ươi"),
+    ("ngoằn", Tone.HUYEN, "ăn"),
+    ("khoẻ", Tone.HOI, "e"),
+    ("huyền", Tone.HUYEN, "yên"),
+    ("ấy", Tone.SAC, "ây"),
+    ("ở", Tone.HOI, "ơ"),
+    ("rượu", Tone.NANG, "ươu"),
+    ("học", Tone.NANG, "oc"),
+    ("sách", Tone.SAC, "ach"),
 ]
 
 
@@ -35,23 +69,53 @@ def test_decomposed_input_reads_like_composed():
     assert syllables(decomposed) == ["Người"]
 
 
-@pytest.mark.parametrize("a, b", [("hoa", "xa"), ("hòa", "quà"), ("người", "cười"), ("thi", "huy"),
-                                  ("khuya", "kia"), ("mây", "đây"), ("thương", "đường"), ("trăng", "rằng"),
-                                  ("nhau", "dâu"), ("rồi", "đời"), ("sân", "tan")])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("hoa", "xa"),
+        ("hòa", "quà"),
+        ("người", "cười"),
+        ("thi", "huy"),
+        ("khuya", "kia"),
+        ("mây", "đây"),
+        ("thương", "đường"),
+        ("trăng", "rằng"),
+        ("nhau", "dâu"),
+        ("rồi", "đời"),
+        ("sân", "tan"),
+    ],
+)
 def test_rhymes(a, b):
     assert rhymes(a, b) and rhymes(b, a)
 
 
-@pytest.mark.parametrize("a, b", [("xa", "xá"),  # bằng vs trắc
-                                  ("hoa", "hoa"), ("hoà", "hòa"),  # the same word is not a rhyme
-                                  ("mây", "mưa"), ("an", "ang"), ("", "xa")])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("xa", "xá"),  # bằng vs trắc
+        ("hoa", "hoa"),
+        ("hoà", "hòa"),  # the same word is not a rhyme
+        ("mây", "mưa"),
+        ("an", "ang"),
+        ("", "xa"),
+    ],
+)
 def test_does_not_rhyme(a, b):
     assert not rhymes(a, b)
 
 
 def test_syllables_ignore_punctuation_and_keep_words():
     assert syllables("Mùa thu, lá vàng rơi... trên phố - Hà Nội!") == [
-        "Mùa", "thu", "lá", "vàng", "rơi", "trên", "phố", "Hà", "Nội"]
+        "Mùa",
+        "thu",
+        "lá",
+        "vàng",
+        "rơi",
+        "trên",
+        "phố",
+        "Hà",
+        "Nội",
+    ]
     assert syllables("... — !") == []
     assert syllables("  nhiều   khoảng\ttrắng ") == ["nhiều", "khoảng", "trắng"]
 

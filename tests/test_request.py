@@ -6,13 +6,20 @@ from engine.request import MAX_OPENING_CHARS, InvalidRequest, PoemRequest, clean
 from engine.settings import SPECS, SamplingSettings, SettingError, generation_defaults_from_config
 
 
-@pytest.mark.parametrize("text, code", [
-    ("", "empty"), ("   \n\t ", "empty"), ("\x00\x07", "empty"),
-    ("à" * (MAX_OPENING_CHARS + 1), "too_long"),
-    ("😀🌸🌙", "not_vietnamese"), ("hello world", "not_vietnamese"),
-    ("'; DROP TABLE poems; --", "not_vietnamese"), ("12345", "not_vietnamese"),
-    ("Привет мир", "not_vietnamese"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("\x00\x07", "empty"),
+        ("à" * (MAX_OPENING_CHARS + 1), "too_long"),
+        ("😀🌸🌙", "not_vietnamese"),
+        ("hello world", "not_vietnamese"),
+        ("'; DROP TABLE poems; --", "not_vietnamese"),
+        ("12345", "not_vietnamese"),
+        ("Привет мир", "not_vietnamese"),
+    ],
+)
 def test_bad_openings_are_refused_with_a_reason(text, code):
     with pytest.raises(InvalidRequest) as err:
         clean_opening(text)
@@ -46,11 +53,24 @@ def test_stanzas_out_of_range(stanzas):
         PoemRequest("Mùa thu", stanzas=stanzas)
 
 
-@pytest.mark.parametrize("name, value", [
-    ("temperature", 0.0), ("temperature", 2.5), ("temperature", float("nan")), ("top_k", -1), ("top_k", 1.5),
-    ("top_p", 0.0), ("top_p", 1.2), ("repetition_penalty", 0.9), ("num_beams", 9), ("strategy", "random"),
-    ("seed", -1), ("candidates", 0), ("temperature", True),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("temperature", 0.0),
+        ("temperature", 2.5),
+        ("temperature", float("nan")),
+        ("top_k", -1),
+        ("top_k", 1.5),
+        ("top_p", 0.0),
+        ("top_p", 1.2),
+        ("repetition_penalty", 0.9),
+        ("num_beams", 9),
+        ("strategy", "random"),
+        ("seed", -1),
+        ("candidates", 0),
+        ("temperature", True),
+    ],
+)
 def test_settings_out_of_range(name, value):
     with pytest.raises(SettingError):
         SamplingSettings(**{name: value})
@@ -64,8 +84,9 @@ def test_user_typed_values_are_parsed():
 
 
 def test_none_means_model_default_and_user_choice_wins():
-    defaults = generation_defaults_from_config({"temperature": 0.7, "top_k": 30, "do_sample": True,
-                                                "tho_candidates": 2, "top_p": 7})  # invalid top_p ignored
+    defaults = generation_defaults_from_config(
+        {"temperature": 0.7, "top_k": 30, "do_sample": True, "tho_candidates": 2, "top_p": 7}
+    )  # invalid top_p ignored
     resolved = SamplingSettings(top_k=10).resolve(defaults)
     assert resolved.temperature == 0.7 and resolved.top_k == 10 and resolved.candidates == 2
     assert resolved.top_p == 0.95  # fallback, the model's value was invalid

@@ -13,10 +13,27 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_soak_script_runs_and_reports(tiny_model_dir, tmp_path):
     out = tmp_path / "soak.json"
-    done = subprocess.run([sys.executable, "-m", "bot.soak", "--model", str(tiny_model_dir), "--users", "6",
-                           "--minutes", "0.25", "--think", "1", "--json", str(out)],
-                          capture_output=True, text=True, timeout=240, env={"THO_MAX_WORK": "4",
-                                                                            "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.soak",
+            "--model",
+            str(tiny_model_dir),
+            "--users",
+            "6",
+            "--minutes",
+            "0.25",
+            "--think",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"THO_MAX_WORK": "4", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text())
     assert result["users"] == 6 and result["heavy_users"] == 1 and result["max_work"] == 4

@@ -271,7 +271,9 @@ async def test_closed_store_raises(tmp_path: Path) -> None:
 
 def test_accepted_writes_survive_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
-    child = CHILD_PRELUDE + """
+    child = (
+        CHILD_PRELUDE
+        + """
 async def main():
     s = Store(sys.argv[1])
     await s.open()
@@ -283,6 +285,7 @@ async def main():
     os.kill(os.getpid(), signal.SIGKILL)  # no close(), no checkpoint, no atexit
 asyncio.run(main())
 """
+    )
     (result,) = run_children([child], str(path))
     assert result.returncode == -signal.SIGKILL, result.stderr
     pid = int(result.stdout.split()[-1])
@@ -342,7 +345,9 @@ async def test_cancelled_operation_leaves_store_usable(store: Store) -> None:
 def test_several_processes_write_one_file(tmp_path: Path) -> None:
     """4 processes x 50 writes on one (not yet existing) file, all at once."""
     path = tmp_path / "shared.db"
-    child = CHILD_PRELUDE + """
+    child = (
+        CHILD_PRELUDE
+        + """
 async def main():
     w = int(sys.argv[2])  # replaced per worker below
     async with Store(sys.argv[1]) as s:
@@ -356,6 +361,7 @@ async def main():
     print("done", flush=True)
 asyncio.run(main())
 """
+    )
     workers = 4
     scripts = [child.replace("int(sys.argv[2])", str(w)) for w in range(workers)]  # worker number
     results = run_children(scripts, str(path))

@@ -20,9 +20,14 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def console(model: Path, db: Path, stdin: str = "", prefix: list[str] = ()) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-m", "bot", "console", "--model", str(model), "--db", str(db)],
-                          input=stdin, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "THO_MODEL_WATCH_SECONDS": "0"})
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "bot", "console", "--model", str(model), "--db", str(db)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "THO_MODEL_WATCH_SECONDS": "0"},
+    )
 
 
 def assert_one_clear_line(done: subprocess.CompletedProcess, *words: str) -> None:
@@ -35,8 +40,9 @@ def assert_one_clear_line(done: subprocess.CompletedProcess, *words: str) -> Non
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else b"<dir>"
-            for p in sorted(directory.rglob("*"))}
+    return {
+        str(p.relative_to(directory)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(directory.rglob("*"))
+    }
 
 
 def newer_database(path: Path) -> None:

@@ -21,8 +21,9 @@ def test_every_poem_in_the_vocabulary_round_trips_exactly(tmp_path):
 
 
 def test_one_token_per_syllable_with_its_trailing_space():
-    tokenizer, _ = build_syllable_tokenizer([["Mùa thu lá vàng rơi, gió về", "Em đi qua Huế"]] * 20,
-                                            min_count=1, name_min_count=1)
+    tokenizer, _ = build_syllable_tokenizer(
+        [["Mùa thu lá vàng rơi, gió về", "Em đi qua Huế"]] * 20, min_count=1, name_min_count=1
+    )
     codec = SyllableCodec(tokenizer.get_vocab())
     text = codec.to_model("Mùa thu lá vàng rơi, gió về\nEm đi qua Huế")
     assert text == "mùa thu lá vàng rơi , gió về \nem đi qua Huế "
@@ -38,5 +39,7 @@ def test_an_unknown_word_reads_as_the_unknown_token_and_the_opening_is_kept():
     codec = SyllableCodec(tokenizer.get_vocab())
     ids = tokenizer(codec.to_model("Xyzqua thu"), add_special_tokens=False)["input_ids"]
     assert tokenizer.convert_ids_to_tokens(ids)[0] == UNKNOWN
-    assert join_continuation("Xyzqua thu", codec.from_model("lá vàng rơi \n", continues_line=True), False) \
+    assert (
+        join_continuation("Xyzqua thu", codec.from_model("lá vàng rơi \n", continues_line=True), False)
         == "Xyzqua thu lá vàng rơi\n"
+    )

@@ -21,8 +21,14 @@ ADMIN_CHAT = -4242
 
 
 def settings(tmp_path, model_dir, base_url, **extra) -> Settings:
-    values = {"THO_MODEL": model_dir, "THO_DB": tmp_path / "tho.db", "THO_MODEL_WATCH_SECONDS": 0,
-              "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_BASE_URL": base_url, **extra}
+    values = {
+        "THO_MODEL": model_dir,
+        "THO_DB": tmp_path / "tho.db",
+        "THO_MODEL_WATCH_SECONDS": 0,
+        "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_BASE_URL": base_url,
+        **extra,
+    }
     return Settings(_env_file=None, **values)
 
 
@@ -69,10 +75,11 @@ async def test_poem_rating_click_writes_row_and_updates_keyboard(bot):
     await fake.reply(lan, "/caidat ungvien 1")
     poem = await fake.reply(lan, f"/tho {OPENING}")
     assert poem["text"].startswith(OPENING)
-    (poem_id, stored_text), = rows(runtime, "SELECT id, text FROM poems WHERE user_key = 'tg:7'")
+    ((poem_id, stored_text),) = rows(runtime, "SELECT id, text FROM poems WHERE user_key = 'tg:7'")
     assert poem["text"].startswith(stored_text)
     assert [[(b["text"], b["callback_data"]) for b in row] for row in buttons(poem)] == [
-        [(f"{n}★", f"rate:{poem_id}:{n}") for n in range(1, 6)]]
+        [(f"{n}★", f"rate:{poem_id}:{n}") for n in range(1, 6)]
+    ]
     typing = [c for c in fake.calls_of("sendChatAction") if c.params["chat_id"] == 7]
     assert typing and typing[0].params["action"] == "typing"
 
@@ -114,7 +121,7 @@ async def test_settings_change_reaches_the_next_poem(bot):
     await fake.reply(lan, "/caidat ungvien 1")
 
     await fake.reply(lan, f"/tho {OPENING}")
-    (settings_json, stanzas), = rows(runtime, "SELECT settings_json, stanzas FROM poems WHERE user_key = 'tg:8'")
+    ((settings_json, stanzas),) = rows(runtime, "SELECT settings_json, stanzas FROM poems WHERE user_key = 'tg:8'")
     assert json.loads(settings_json)["temperature"] == 1.2 and json.loads(settings_json)["candidates"] == 1
     assert stanzas == 2
 
@@ -193,14 +200,17 @@ async def test_bad_inputs_get_a_message_and_change_nothing(bot):
         answer = await fake.reply(lan, f"/tho {opening}")
         assert answer["text"] == expected.text, opening
         assert "reply_markup" not in answer
-    for args, key in [("nhietdo 9", "temperature"), ("kho 0", "stanzas"), ("the haiku", "form"),
-                      ("nhietdo abc", "temperature")]:
+    for args, key in [
+        ("nhietdo 9", "temperature"),
+        ("kho 0", "stanzas"),
+        ("the haiku", "form"),
+        ("nhietdo abc", "temperature"),
+    ]:
         answer = await fake.reply(lan, f"/caidat {args}")
         assert answer["text"].startswith(f"Giá trị '{args.split()[1]}' không hợp lệ cho {texts.SETTING_LABELS[key]}")
     assert (await fake.reply(lan, "/caidat khongco 1"))["text"].startswith("Không có cài đặt 'khongco'")
     # A forged button payload is refused too.
-    query = await fake.click(lan, {"message_id": 1, "chat": {"id": 13, "type": "private"}, "date": 0},
-                             "rate:1;DROP:5")
+    query = await fake.click(lan, {"message_id": 1, "chat": {"id": 13, "type": "private"}, "date": 0}, "rate:1;DROP:5")
     assert (await fake.answer(query))["text"] == texts.UNKNOWN_ACTION
     assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(0,)]
     assert rows(runtime, "SELECT COUNT(*) FROM ratings") == [(0,)]
@@ -243,7 +253,8 @@ async def test_errors_are_reported_to_admin_and_user_gets_apology(bot):
 
 
 async def test_missing_token_is_a_clear_error(tmp_path, tiny_model_dir):
-    async with open_runtime(settings(tmp_path, tiny_model_dir, "http://127.0.0.1:9/bot", TELEGRAM_TOKEN=None),
-                            watch=False) as runtime:
+    async with open_runtime(
+        settings(tmp_path, tiny_model_dir, "http://127.0.0.1:9/bot", TELEGRAM_TOKEN=None), watch=False
+    ) as runtime:
         with pytest.raises(StartupError, match="TELEGRAM_TOKEN"):
             tg.build_application(runtime)

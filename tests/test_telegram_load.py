@@ -27,17 +27,22 @@ async def test_fifty_users_at_once(tmp_path, tiny_model_dir):
         poems = await asyncio.gather(*(fake.reply(u, f"/tho {OPENING}", timeout=180) for u in users))
 
         assert all(p["text"].startswith(OPENING) and buttons(p) for p in poems)
-        stored = {key: (poem_id, json.loads(s)) for poem_id, key, s in
-                  rows(runtime, "SELECT id, user_key, settings_json FROM poems")}
+        stored = {
+            key: (poem_id, json.loads(s))
+            for poem_id, key, s in rows(runtime, "SELECT id, user_key, settings_json FROM poems")
+        }
         assert len(stored) == USERS
         for i, u in enumerate(users):
             poem_id, settings = stored[key(u)]
             assert settings["temperature"] == pytest.approx(0.5 + i / 100) and settings["candidates"] == 1
 
         # Everyone rates at once; every rating lands.
-        queries = await asyncio.gather(*(
-            fake.click(u, p, f"rate:{stored[key(u)][0]}:{i % 5 + 1}")
-            for i, (u, p) in enumerate(zip(users, poems))))
+        queries = await asyncio.gather(
+            *(
+                fake.click(u, p, f"rate:{stored[key(u)][0]}:{i % 5 + 1}")
+                for i, (u, p) in enumerate(zip(users, poems, strict=False))
+            )
+        )
         await asyncio.gather(*(fake.answer(q) for q in queries))
         ratings = dict(rows(runtime, "SELECT user_key, stars FROM ratings"))
         assert ratings == {key(u): i % 5 + 1 for i, u in enumerate(users)}

@@ -11,8 +11,12 @@ from training import metrics
 from training.corpus import CleanPoem, cap_authors, chunks, clean_row, normalise_line, prepare, read_rows, split_of
 
 FIVE = ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"]
-LUCBAT = ["Trăm năm trong cõi người ta", "Chữ tài chữ mệnh khéo là ghét nhau",
-          "Trải qua một cuộc bể dâu", "Những điều trông thấy mà đau đớn lòng"]
+LUCBAT = [
+    "Trăm năm trong cõi người ta",
+    "Chữ tài chữ mệnh khéo là ghét nhau",
+    "Trải qua một cuộc bể dâu",
+    "Những điều trông thấy mà đau đớn lòng",
+]
 
 
 def row(lines, **extra):
@@ -27,31 +31,49 @@ def test_lines_are_nfc_and_capitalised_the_same_way_for_every_source():
     assert all(unicodedata.is_normalized("NFC", ln) for ln in poem.lines)
 
 
-@pytest.mark.parametrize("raw, clean", [
-    ("1. mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
-    ("(12) Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
-    ("IV. Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
-    ("- Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
-    ("<b>Mùa thu</b> lá vàng&nbsp;rơi<br/>", "Mùa thu lá vàng rơi"),
-    ("**Mùa thu** lá\u200b vàng   rơi", "Mùa thu lá vàng rơi"),
-])
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("1. mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+        ("(12) Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+        ("IV. Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+        ("- Mùa thu lá vàng rơi", "Mùa thu lá vàng rơi"),
+        ("<b>Mùa thu</b> lá vàng&nbsp;rơi<br/>", "Mùa thu lá vàng rơi"),
+        ("**Mùa thu** lá\u200b vàng   rơi", "Mùa thu lá vàng rơi"),
+    ],
+)
 def test_markup_and_numbering_are_removed(raw, clean):
     assert normalise_line(raw) == clean
 
 
 def test_separators_title_and_signature_lines_are_dropped():
-    poem, _ = clean_row(row(["Mùa Thu", *FIVE[:2], "***", *FIVE[2:], "Nguyễn Văn A", "12/3/2020"],
-                            title="mùa thu", author="Nguyễn Văn A"))
+    poem, _ = clean_row(
+        row(
+            ["Mùa Thu", *FIVE[:2], "***", *FIVE[2:], "Nguyễn Văn A", "12/3/2020"],
+            title="mùa thu",
+            author="Nguyễn Văn A",
+        )
+    )
     assert list(poem.lines) == FIVE
 
 
-@pytest.mark.parametrize("lines, reason", [
-    (FIVE[:2], "too_short"),
-    (["The autumn leaves are falling down", "The wind is blowing through the town",
-      "I walk alone along the street", "And think of someone I used to meet"], "not_vietnamese"),
-    ([" ".join(["mưa rơi"] * 10)] * 4, "prose"),
-    (["Mưa", "Mưa rơi rơi mãi trên những con đường quen thuộc của ngày xưa cũ", "Nắng", "Gió"], "prose"),
-])
+@pytest.mark.parametrize(
+    "lines, reason",
+    [
+        (FIVE[:2], "too_short"),
+        (
+            [
+                "The autumn leaves are falling down",
+                "The wind is blowing through the town",
+                "I walk alone along the street",
+                "And think of someone I used to meet",
+            ],
+            "not_vietnamese",
+        ),
+        ([" ".join(["mưa rơi"] * 10)] * 4, "prose"),
+        (["Mưa", "Mưa rơi rơi mãi trên những con đường quen thuộc của ngày xưa cũ", "Nắng", "Gió"], "prose"),
+    ],
+)
 def test_junk_is_dropped(lines, reason):
     poem, why = clean_row(row(lines))
     assert poem is None and why == reason
@@ -70,13 +92,16 @@ def test_author_cap_is_deterministic_and_unknown_authors_are_not_capped():
     kept = cap_authors(poems + anon, cap=2)
     assert len([p for p in kept if p.author]) == 2
     assert len([p for p in kept if not p.author]) == 6
-    assert kept == cap_authors(list(reversed(poems + anon)), cap=2)[::-1] or \
-        {p.key for p in kept} == {p.key for p in cap_authors(list(reversed(poems + anon)), cap=2)}
+    assert kept == cap_authors(list(reversed(poems + anon)), cap=2)[::-1] or {p.key for p in kept} == {
+        p.key for p in cap_authors(list(reversed(poems + anon)), cap=2)
+    }
 
 
 def test_split_is_deterministic_by_poem_and_duplicates_stay_in_one_split():
-    rows = [row([f"Chiều nay {w} về trên bến", *FIVE[1:]]) for w in
-            ("em", "anh", "ta", "ai", "mây", "gió", "trăng", "sao", "mưa", "nắng") * 30]
+    rows = [
+        row([f"Chiều nay {w} về trên bến", *FIVE[1:]])
+        for w in ("em", "anh", "ta", "ai", "mây", "gió", "trăng", "sao", "mưa", "nắng") * 30
+    ]
     rows += [row([ln.upper() + "!" for ln in r["lines"]]) for r in rows[:10]]  # same text, other case/punctuation
     a, b = prepare(rows), prepare(list(reversed(rows)))
     keys = {name: {p.key for p in poems} for name, poems in a.splits.items()}
@@ -98,11 +123,22 @@ def test_split_shares_are_about_right():
 
 def test_crawler_rows_are_accepted(tmp_path):
     path = tmp_path / "crawl.jsonl"
-    rows = [{"lines": LUCBAT, "title": "Kiều", "author": "Nguyễn Du", "url": "http://127.0.0.1/1", "source": "crawler",
-             "stanzas": [LUCBAT], "genre_label": "Lục bát"},
-            {"stanzas": [FIVE, FIVE[::-1]], "source": "crawler", "url": "http://127.0.0.1/2"},
-            {"title": "no lines"}]
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + '\n{"lines": ["cut off', encoding="utf-8")
+    rows = [
+        {
+            "lines": LUCBAT,
+            "title": "Kiều",
+            "author": "Nguyễn Du",
+            "url": "http://127.0.0.1/1",
+            "source": "crawler",
+            "stanzas": [LUCBAT],
+            "genre_label": "Lục bát",
+        },
+        {"stanzas": [FIVE, FIVE[::-1]], "source": "crawler", "url": "http://127.0.0.1/2"},
+        {"title": "no lines"},
+    ]
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + '\n{"lines": ["cut off', encoding="utf-8"
+    )
     read = list(read_rows(path))
     assert len(read) == 2 and read[1]["lines"] == FIVE + FIVE[::-1]
     prepared = prepare(read)

@@ -4,8 +4,14 @@ import random
 
 from training import metrics
 
-REAL = ["Mùa thu lá rụng rơi", "Gió heo may lá qua", "Em đi trên lối đời", "Nhớ mãi một người xa",
-        "Trăm năm trong cõi người ta", "Chữ tài chữ mệnh khéo là ghét nhau"]
+REAL = [
+    "Mùa thu lá rụng rơi",
+    "Gió heo may lá qua",
+    "Em đi trên lối đời",
+    "Nhớ mãi một người xa",
+    "Trăm năm trong cõi người ta",
+    "Chữ tài chữ mệnh khéo là ghét nhau",
+]
 
 
 def test_known_bigrams_tell_word_salad_from_the_training_text():

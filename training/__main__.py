@@ -30,8 +30,9 @@ WORK = Path("build")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work", type=Path, default=WORK, help="work directory for data, tokenizer, runs")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -47,14 +48,17 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="pretrain or fine-tune a GPT-2 and write a model directory")
     from training.train import add_arguments as add_train_arguments
+
     add_train_arguments(p)
 
     p = sub.add_parser("evaluate", help="perplexity and generation metrics into eval.json / eval.md")
     from training.evaluate import add_arguments as add_eval_arguments
+
     add_eval_arguments(p)
 
     p = sub.add_parser("sweep", help="choose the model's default sampling settings")
     from training.sweep import add_arguments as add_sweep_arguments
+
     add_sweep_arguments(p)
 
     p = sub.add_parser("openings", help="write test-split opening lines, per form, for python -m engine generate")
@@ -70,37 +74,53 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("feedback", help="learn from the bot's ratings: export, run a round, simulate")
     from training.feedback.cli import add_arguments as add_feedback_arguments
+
     add_feedback_arguments(p)
 
     args = parser.parse_args(argv)
     if args.command == "data":
         from training.corpus import AUTHOR_CAP, DEFAULT_CORPUS, prepare_files
+
         prepare_files(args.input or [DEFAULT_CORPUS], args.work / "data", args.author_cap or AUTHOR_CAP)
     elif args.command == "tokenizer":
         from training.tokenizer import MIN_SYLLABLE_COUNT, train_from_split
-        train_from_split(args.work / "data" / "train.jsonl", args.work / "tokenizer", args.kind, args.vocab_size,
-                         args.min_frequency, args.min_count or MIN_SYLLABLE_COUNT,
-                         test_path=args.work / "data" / "test.jsonl")
+
+        train_from_split(
+            args.work / "data" / "train.jsonl",
+            args.work / "tokenizer",
+            args.kind,
+            args.vocab_size,
+            args.min_frequency,
+            args.min_count or MIN_SYLLABLE_COUNT,
+            test_path=args.work / "data" / "test.jsonl",
+        )
     elif args.command == "train":
         from training.train import run
+
         run(args)
     elif args.command == "evaluate":
         from training.evaluate import run
+
         run(args)
     elif args.command == "sweep":
         from training.sweep import run
+
         run(args)
     elif args.command == "openings":
         from training.nonwords import write_openings
+
         write_openings(args.work / "data", args.out or args.work / "openings.jsonl", args.per_form)
     elif args.command == "nonwords":
         from training.nonwords import count_nonwords
+
         count_nonwords(args.poems, args.tokenizer or args.work / "tokenizer")
     elif args.command == "card":
         from training.card import write_card
+
         write_card(args.model)
     elif args.command == "feedback":
         from training.feedback.cli import run as run_feedback
+
         return run_feedback(args)
     return 0
 

@@ -199,7 +199,7 @@ def chunks(poem: CleanPoem) -> list[tuple[str, list[str]]]:
     whole = len(lines) // LINES_PER_STANZA * LINES_PER_STANZA
     out = []
     for start in range(0, whole, CHUNK_LINES):
-        part = lines[start:min(start + CHUNK_LINES, whole)]
+        part = lines[start : min(start + CHUNK_LINES, whole)]
         form = label_form(part)
         if form:
             out.append((form, part))
@@ -213,19 +213,27 @@ class Prepared:
     duplicates: int
 
     def counts(self) -> dict:
-        return {"splits": {name: dict(Counter(p.form for p in poems)) | {"all": len(poems)}
-                           for name, poems in self.splits.items()},
-                "sources": dict(Counter(p.source for poems in self.splits.values() for p in poems).most_common()),
-                "dropped": dict(self.dropped) | {"duplicate": self.duplicates}}
+        return {
+            "splits": {
+                name: dict(Counter(p.form for p in poems)) | {"all": len(poems)} for name, poems in self.splits.items()
+            },
+            "sources": dict(Counter(p.source for poems in self.splits.values() for p in poems).most_common()),
+            "dropped": dict(self.dropped) | {"duplicate": self.duplicates},
+        }
 
     def summary(self) -> str:
         rows = []
         for name, poems in self.splits.items():
             forms = Counter(p.form for p in poems)
-            rows.append(f"{name:>10}: {len(poems):6d} poems  " + "  ".join(f"{f}={n}" for f, n in sorted(forms.items())))
+            rows.append(
+                f"{name:>10}: {len(poems):6d} poems  " + "  ".join(f"{f}={n}" for f, n in sorted(forms.items()))
+            )
         sources = Counter(p.source for poems in self.splits.values() for p in poems)
-        rows.append("dropped: " + ", ".join(f"{k}={v}" for k, v in self.dropped.most_common())
-                    + f", duplicate={self.duplicates}")
+        rows.append(
+            "dropped: "
+            + ", ".join(f"{k}={v}" for k, v in self.dropped.most_common())
+            + f", duplicate={self.duplicates}"
+        )
         rows.append("per source:")
         rows += [f"  {n:6d}  {s[:90]}" for s, n in sources.most_common()]
         return "\n".join(rows)
@@ -277,13 +285,16 @@ def data_hash(paths: Iterable[Path]) -> str:
 
 def prepare_files(inputs: Iterable[Path], out_dir: Path, author_cap: int = AUTHOR_CAP) -> Prepared:
     """`python -m training data`: read every input, clean, split, write, print the summary."""
+
     def rows():
         for path in inputs:
             yield from read_rows(path)
+
     prepared = prepare(rows(), author_cap)
     for name, poems in prepared.splits.items():
         write_split(poems, Path(out_dir) / f"{name}.jsonl")
-    (Path(out_dir) / "summary.json").write_text(json.dumps(prepared.counts(), ensure_ascii=False, indent=1) + "\n",
-                                                encoding="utf-8")
+    (Path(out_dir) / "summary.json").write_text(
+        json.dumps(prepared.counts(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     print(prepared.summary())
     return prepared

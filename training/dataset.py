@@ -27,7 +27,7 @@ def encode(texts: list[str], tokenizer, batch: int = 2000) -> list[list[int]]:
         texts = [codec.to_model(t) for t in texts]
     out: list[list[int]] = []
     for i in range(0, len(texts), batch):
-        out += tokenizer(texts[i:i + batch], add_special_tokens=False)["input_ids"]
+        out += tokenizer(texts[i : i + batch], add_special_tokens=False)["input_ids"]
     return out
 
 
@@ -51,4 +51,4 @@ def pack(examples: list[list[int]], block: int, seed: int) -> torch.Tensor:
     stream = [t for i in order for t in examples[i]]
     n = (len(stream) - 1) // block
     x = torch.tensor(stream[: n * block + 1], dtype=torch.long)
-    return torch.stack([x[i * block: i * block + block + 1] for i in range(n)])
+    return torch.stack([x[i * block : i * block + block + 1] for i in range(n)])

@@ -27,15 +27,22 @@ import torch
 
 from engine.backends.hf import HFBackend
 from engine.engine import PoemEngine
+from engine.forms import check
 from engine.model_dir import read_model_info
 from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from training import metrics
-from engine.forms import check
 from training.corpus import read_split
+from training.generate import (
+    Opening,
+    known_syllables,
+    latency,
+    openings,
+    score_unconstrained,
+    training_line_set,
+    write_all,
+)
 from training.likelihood import cross_entropy_per_syllable, eval_poems
-from training.generate import (Opening, known_syllables, latency, openings, score_unconstrained, training_line_set,
-                              write_all)
 
 EVAL_FORMS = ("5chu", "lucbat", "7chu", "8chu")
 
@@ -54,6 +61,7 @@ def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
     from training.dataset import encode, example_texts, pack
+
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
     block = min(256, model.config.n_positions - 1)
@@ -61,19 +69,28 @@ def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400
     blocks = blocks[:max_blocks]
     total = 0.0
     for i in range(0, len(blocks), 16):
-        b = blocks[i:i + 16]
+        b = blocks[i : i + 16]
         logits = model(input_ids=b[:, :-1]).logits
-        total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1),
-                                                         reduction="sum"))
+        total += float(
+            torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="sum"
+            )
+        )
     tokens = blocks[:, 1:].numel()
     return {"loss": round(total / tokens, 4), "perplexity": round(math.exp(total / tokens), 2), "tokens": tokens}
 
 
-def generation_metrics(poems, items: list[Opening], training_lines: set[str], known: set[str], constrained: bool,
-                       bigrams: set = frozenset()) -> dict:
+def generation_metrics(
+    poems,
+    items: list[Opening],
+    training_lines: set[str],
+    known: set[str],
+    constrained: bool,
+    bigrams: set = frozenset(),
+) -> dict:
     scores, written = [], []
     rouge, bleu = [], []
-    for poem, item in zip(poems, items):
+    for poem, item in zip(poems, items, strict=False):
         if constrained:
             lines, s = list(poem.lines), poem.scores.as_dict()
         else:
@@ -86,23 +103,30 @@ def generation_metrics(poems, items: list[Opening], training_lines: set[str], kn
         bleu.append(metrics.bleu(hyp, ref))
     n = len(scores)
     out = {k: round(sum(s[k] for s in scores) / n, 4) for k in ("length", "tone", "rhyme", "total")}
-    out.update({
-        "n": n,
-        "distinct_1": round(metrics.distinct_n(written, 1), 4),
-        "distinct_2": round(metrics.distinct_n(written, 2), 4),
-        "copy_rate": round(metrics.copy_rate([ln for w in written for ln in w], training_lines), 4),
-        "known_syllables": round(metrics.known_syllable_rate([ln for w in written for ln in w], known), 4),
-        "known_bigrams": round(metrics.known_bigram_rate([ln for w in written for ln in w], bigrams), 4),
-        "discriminator": round(metrics.discriminator_accuracy(["\n".join(w) for w in written],
-                                                             ["\n".join(i.reference) for i in items]), 4),
-        "rouge_l": round(sum(rouge) / n, 4),
-        "bleu": round(sum(bleu) / n, 4),
-    })
+    out.update(
+        {
+            "n": n,
+            "distinct_1": round(metrics.distinct_n(written, 1), 4),
+            "distinct_2": round(metrics.distinct_n(written, 2), 4),
+            "copy_rate": round(metrics.copy_rate([ln for w in written for ln in w], training_lines), 4),
+            "known_syllables": round(metrics.known_syllable_rate([ln for w in written for ln in w], known), 4),
+            "known_bigrams": round(metrics.known_bigram_rate([ln for w in written for ln in w], bigrams), 4),
+            "discriminator": round(
+                metrics.discriminator_accuracy(
+                    ["\n".join(w) for w in written], ["\n".join(i.reference) for i in items]
+                ),
+                4,
+            ),
+            "rouge_l": round(sum(rouge) / n, 4),
+            "bleu": round(sum(bleu) / n, 4),
+        }
+    )
     return out
 
 
-async def generate_eval(model_dir: Path, by_form: dict[str, list[Opening]], training_lines: set[str],
-                        threads: int | None) -> tuple[dict, dict]:
+async def generate_eval(
+    model_dir: Path, by_form: dict[str, list[Opening]], training_lines: set[str], threads: int | None
+) -> tuple[dict, dict]:
     known = known_syllables(training_lines)
     bigrams = metrics.bigrams_of(training_lines)
     results: dict = {"constrained": {}, "unconstrained": {}, "real": {}}
@@ -111,11 +135,15 @@ async def generate_eval(model_dir: Path, by_form: dict[str, list[Opening]], trai
         if real:
             flat = [ln for r in real for ln in r]
             results["real"][form] = {
-                "n": len(real), "distinct_2": round(metrics.distinct_n(real, 2), 4),
+                "n": len(real),
+                "distinct_2": round(metrics.distinct_n(real, 2), 4),
                 "copy_rate": round(metrics.copy_rate(flat, training_lines), 4),
                 "known_bigrams": round(metrics.known_bigram_rate(flat, bigrams), 4),
-                **{k: round(sum(check([i.line, *i.reference], form).as_dict()[k] for i in items) / len(items), 4)
-                   for k in ("length", "tone", "rhyme", "total")}}
+                **{
+                    k: round(sum(check([i.line, *i.reference], form).as_dict()[k] for i in items) / len(items), 4)
+                    for k in ("length", "tone", "rhyme", "total")
+                },
+            }
     samples: dict = {"constrained": {}, "unconstrained": {}}
     for constrained in (True, False):
         mode = "constrained" if constrained else "unconstrained"
@@ -139,8 +167,14 @@ async def generate_eval(model_dir: Path, by_form: dict[str, list[Opening]], trai
     return results, samples
 
 
-def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_FORMS, latency_requests: int = 20,
-             threads: int | None = None) -> dict:
+def evaluate(
+    model_dir: Path,
+    data_dir: Path,
+    n_openings: int = 40,
+    forms=EVAL_FORMS,
+    latency_requests: int = 20,
+    threads: int | None = None,
+) -> dict:
     t0 = time.perf_counter()
     info = read_model_info(model_dir)
     train = read_split(data_dir / "train.jsonl")
@@ -150,13 +184,19 @@ def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_F
     ppl = validation_perplexity(model_dir, data_dir)
     print(f"validation perplexity {ppl['perplexity']} (loss {ppl['loss']}, {ppl['tokens']} tokens)")
     xent = cross_entropy_per_syllable(model_dir, eval_poems(test))
-    print(f"test cross-entropy per syllable {xent['nats_per_syllable']} nats ({xent['poems']} poems, "
-          f"{xent['syllables']} syllables and line breaks)")
+    print(
+        f"test cross-entropy per syllable {xent['nats_per_syllable']} nats ({xent['poems']} poems, "
+        f"{xent['syllables']} syllables and line breaks)"
+    )
     results, samples = asyncio.run(generate_eval(model_dir, by_form, training_lines, threads))
-    lat_openings = [(f, o.line) for f in ("5chu", "lucbat") for o in by_form.get(f, [])[:10]] or \
-        [(f, o.line) for f, items in by_form.items() for o in items[:10]]
-    lat = asyncio.run(latency(model_dir, SamplingSettings(), latency_requests, lat_openings, threads)) \
-        if latency_requests and lat_openings else {}
+    lat_openings = [(f, o.line) for f in ("5chu", "lucbat") for o in by_form.get(f, [])[:10]] or [
+        (f, o.line) for f, items in by_form.items() for o in items[:10]
+    ]
+    lat = (
+        asyncio.run(latency(model_dir, SamplingSettings(), latency_requests, lat_openings, threads))
+        if latency_requests and lat_openings
+        else {}
+    )
     if lat:
         print(f"latency, one 4-line poem for one user: p50 {lat['p50_s']} s, p90 {lat['p90_s']} s")
     report = {
@@ -176,36 +216,50 @@ def evaluate(model_dir: Path, data_dir: Path, n_openings: int = 40, forms=EVAL_F
 
 
 def markdown(report: dict) -> str:
-    rows = ["| form | decoding | n | length | tone | rhyme | **total** | distinct-1 | distinct-2 | copy rate | "
-            "known syllables | known bigrams | discriminator | ROUGE-L | BLEU-4 |",
-            "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"]
+    rows = [
+        "| form | decoding | n | length | tone | rhyme | **total** | distinct-1 | distinct-2 | copy rate | "
+        "known syllables | known bigrams | discriminator | ROUGE-L | BLEU-4 |",
+        "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    ]
     gen = report["generation"]
     for form in gen.get("constrained", {}):
         for mode in ("constrained", "unconstrained"):
             r = gen.get(mode, {}).get(form)
             if r:
-                rows.append(f"| {form} | {mode} | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | {r['rhyme']:.3f} | "
-                            f"**{r['total']:.3f}** | {r['distinct_1']:.3f} | {r['distinct_2']:.3f} | "
-                            f"{100 * r['copy_rate']:.1f}% | {100 * r['known_syllables']:.1f}% | "
-                            f"{100 * r.get('known_bigrams', 0):.1f}% | {r.get('discriminator', float('nan')):.3f} | "
-                            f"{r['rouge_l']:.3f} | {r['bleu']:.3f} |")
+                rows.append(
+                    f"| {form} | {mode} | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | {r['rhyme']:.3f} | "
+                    f"**{r['total']:.3f}** | {r['distinct_1']:.3f} | {r['distinct_2']:.3f} | "
+                    f"{100 * r['copy_rate']:.1f}% | {100 * r['known_syllables']:.1f}% | "
+                    f"{100 * r.get('known_bigrams', 0):.1f}% | {r.get('discriminator', float('nan')):.3f} | "
+                    f"{r['rouge_l']:.3f} | {r['bleu']:.3f} |"
+                )
         r = gen.get("real", {}).get(form)
         if r:
-            rows.append(f"| {form} | real lines 2-4 | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | "
-                        f"{r['rhyme']:.3f} | **{r['total']:.3f}** | | {r['distinct_2']:.3f} | "
-                        f"{100 * r['copy_rate']:.1f}% | | {100 * r['known_bigrams']:.1f}% | 0.5 (by definition) | | |")
+            rows.append(
+                f"| {form} | real lines 2-4 | {r['n']} | {r['length']:.3f} | {r['tone']:.3f} | "
+                f"{r['rhyme']:.3f} | **{r['total']:.3f}** | | {r['distinct_2']:.3f} | "
+                f"{100 * r['copy_rate']:.1f}% | | {100 * r['known_bigrams']:.1f}% | 0.5 (by definition) | | |"
+            )
     v = report["validation"]
     lat = report.get("latency_4_lines") or {}
-    head = [f"Validation perplexity: **{v['perplexity']}** (cross-entropy {v['loss']} nats/token over "
-            f"{v['tokens']} tokens of held-out poems).", ""]
+    head = [
+        f"Validation perplexity: **{v['perplexity']}** (cross-entropy {v['loss']} nats/token over "
+        f"{v['tokens']} tokens of held-out poems).",
+        "",
+    ]
     if report.get("test_cross_entropy"):
         x = report["test_cross_entropy"]
-        head += [f"Test cross-entropy per syllable: **{x['nats_per_syllable']}** nats (over {x['syllables']} "
-                 f"syllables and line breaks of {x['poems']} test-split poems; comparable across tokenizers).", ""]
+        head += [
+            f"Test cross-entropy per syllable: **{x['nats_per_syllable']}** nats (over {x['syllables']} "
+            f"syllables and line breaks of {x['poems']} test-split poems; comparable across tokenizers).",
+            "",
+        ]
     if lat:
-        head += [f"Latency, one 4-line poem for one user with the default settings, {lat['n']} requests one after "
-                 f"another, {report['torch_threads']} torch threads: **p50 {lat['p50_s']} s**, p90 {lat['p90_s']} s.",
-                 ""]
+        head += [
+            f"Latency, one 4-line poem for one user with the default settings, {lat['n']} requests one after "
+            f"another, {report['torch_threads']} torch threads: **p50 {lat['p50_s']} s**, p90 {lat['p90_s']} s.",
+            "",
+        ]
     head += [f"Sampling settings: the model's defaults {json.dumps(report['defaults'])}, seed = request index.", ""]
     return "\n".join(head + rows) + "\n"
 
@@ -213,5 +267,11 @@ def markdown(report: dict) -> str:
 def run(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
-    return evaluate(args.model, args.data or Path(args.work) / "data", args.n_openings, tuple(args.forms),
-                    args.latency_requests, args.threads or None)
+    return evaluate(
+        args.model,
+        args.data or Path(args.work) / "data",
+        args.n_openings,
+        tuple(args.forms),
+        args.latency_requests,
+        args.threads or None,
+    )

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from engine.backends.hf import HFBackend
 from engine.engine import PoemEngine
 from engine.forms import LINES_PER_STANZA, check, label_form
@@ -29,8 +28,9 @@ class Opening:
     reference: tuple[str, ...]  # the poem's real lines 2-4
 
 
-def openings(test: list[CleanPoem], training_lines: set[str], forms: tuple[str, ...], per_form: int
-             ) -> dict[str, list[Opening]]:
+def openings(
+    test: list[CleanPoem], training_lines: set[str], forms: tuple[str, ...], per_form: int
+) -> dict[str, list[Opening]]:
     """Up to `per_form` openings per form, in the split's (hash) order: deterministic."""
     out: dict[str, list[Opening]] = {f: [] for f in forms}
     seen: set[str] = set()
@@ -77,8 +77,13 @@ def score_unconstrained(poem: Poem) -> tuple[list[str], dict]:
     return lines, check(lines, poem.form, poem.stanzas).as_dict()
 
 
-async def latency(model_dir: Path, settings: SamplingSettings, n: int = 20, form_openings: list[tuple[str, str]] = (),
-                  threads: int | None = None) -> dict:
+async def latency(
+    model_dir: Path,
+    settings: SamplingSettings,
+    n: int = 20,
+    form_openings: list[tuple[str, str]] = (),
+    threads: int | None = None,
+) -> dict:
     """Seconds for one 4-line poem for one user (requests one after another): p50 and p90."""
     backend = HFBackend(model_dir, threads=threads)
     engine = await PoemEngine.create(backend)
@@ -93,5 +98,9 @@ async def latency(model_dir: Path, settings: SamplingSettings, n: int = 20, form
     finally:
         await engine.close()
     times.sort()
-    return {"n": n, "p50_s": round(statistics.median(times), 3), "p90_s": round(times[int(0.9 * (n - 1))], 3),
-            "mean_s": round(sum(times) / n, 3)}
+    return {
+        "n": n,
+        "p50_s": round(statistics.median(times), 3),
+        "p90_s": round(times[int(0.9 * (n - 1))], 3),
+        "mean_s": round(sum(times) / n, 3),
+    }

@@ -29,8 +29,7 @@ class PoemScorer:
         from transformers import AutoTokenizer, GPT2LMHeadModel
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True,
-                                                     dtype=torch.float32).eval()
+        self.model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
         self.max_positions = self.model.config.n_positions
 
     @torch.no_grad()
@@ -44,7 +43,7 @@ class PoemScorer:
         if start >= len(ids):
             return 0.0, 0
         x = torch.tensor([ids])
-        logits = self.model(input_ids=x).logits[0, start - 1:-1]
+        logits = self.model(input_ids=x).logits[0, start - 1 : -1]
         loss = torch.nn.functional.cross_entropy(logits.float(), x[0, start:], reduction="sum")
         return float(loss), len(ids) - start
 
@@ -90,5 +89,10 @@ def cross_entropy_per_syllable(model_dir: str | Path, poems: list[tuple[str, lis
         nats += n
         tokens += t
         units += sum(len(syllables(line)) for line in lines) + len(lines) - 1
-    return {"nats_per_syllable": round(nats / max(1, units), 4), "poems": len(poems), "syllables": units,
-            "tokens": tokens, "nats_per_token": round(nats / max(1, tokens), 4)}
+    return {
+        "nats_per_syllable": round(nats / max(1, units), 4),
+        "poems": len(poems),
+        "syllables": units,
+        "tokens": tokens,
+        "nats_per_token": round(nats / max(1, tokens), 4),
+    }

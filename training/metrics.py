@@ -23,7 +23,7 @@ def distinct_n(poems: Iterable[list[str]], n: int) -> float:
     for lines in poems:
         for line in lines:
             t = tokens(line)
-            grams.update(tuple(t[i:i + n]) for i in range(len(t) - n + 1))
+            grams.update(tuple(t[i : i + n]) for i in range(len(t) - n + 1))
     total = sum(grams.values())
     return len(grams) / total if total else 0.0
 
@@ -64,8 +64,8 @@ def bleu(candidate: str, reference: str, max_n: int = 4) -> float:
         return 0.0
     log_p = 0.0
     for n in range(1, max_n + 1):
-        cg = Counter(tuple(c[i:i + n]) for i in range(len(c) - n + 1))
-        rg = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+        cg = Counter(tuple(c[i : i + n]) for i in range(len(c) - n + 1))
+        rg = Counter(tuple(r[i : i + n]) for i in range(len(r) - n + 1))
         match = sum(min(k, rg[g]) for g, k in cg.items())
         total = max(0, len(c) - n + 1)
         smooth = 0 if n == 1 else 1
@@ -91,7 +91,7 @@ def bigrams_of(lines: Iterable[str]) -> set[tuple[str, str]]:
     out = set()
     for line in lines:
         t = tokens(line)
-        out.update(zip(t, t[1:]))
+        out.update(zip(t, t[1:], strict=False))
     return out
 
 
@@ -101,7 +101,7 @@ def known_bigram_rate(lines: Iterable[str], known: set[tuple[str, str]]) -> floa
     Word salad scores low; a model that only repeats stock phrases scores higher
     than real poems do, so read it beside distinct-2 and the copy rate.
     """
-    pairs = [p for line in lines for p in zip(tokens(line), tokens(line)[1:])]
+    pairs = [p for line in lines for p in zip(tokens(line), tokens(line)[1:], strict=False)]
     return sum(p in known for p in pairs) / len(pairs) if pairs else 0.0
 
 
@@ -117,7 +117,6 @@ def discriminator_accuracy(generated: list[str], real: list[str], folds: int = 5
     labels = [1] * len(generated) + [0] * len(real)
     if min(len(generated), len(real)) < folds:
         return float("nan")
-    model = make_pipeline(CountVectorizer(ngram_range=(1, 2), token_pattern=r"\S+"),
-                          LogisticRegression(max_iter=2000))
+    model = make_pipeline(CountVectorizer(ngram_range=(1, 2), token_pattern=r"\S+"), LogisticRegression(max_iter=2000))
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return float(cross_val_score(model, texts, labels, cv=cv, scoring="accuracy").mean())

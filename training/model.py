@@ -22,8 +22,16 @@ CONFIGS: dict[str, tuple[int, int, int, int]] = {
 def gpt2_config(name: str, tokenizer: PreTrainedTokenizerFast) -> GPT2Config:
     layers, heads, width, context = CONFIGS[name]
     eos = tokenizer.eos_token_id
-    return GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_head=heads, n_embd=width, n_positions=context,
-                      bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    return GPT2Config(
+        vocab_size=len(tokenizer),
+        n_layer=layers,
+        n_head=heads,
+        n_embd=width,
+        n_positions=context,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
 
 
 def build_model(name: str, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
@@ -40,8 +48,9 @@ def load_for_finetuning(path: str | Path) -> tuple[GPT2LMHeadModel, PreTrainedTo
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = GPT2LMHeadModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
     missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
-    tokenizer.add_special_tokens({"eos_token": END_OF_POEM,
-                                  "additional_special_tokens": [t for t in SPECIAL_TOKENS if t != END_OF_POEM]})
+    tokenizer.add_special_tokens(
+        {"eos_token": END_OF_POEM, "additional_special_tokens": [t for t in SPECIAL_TOKENS if t != END_OF_POEM]}
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = END_OF_POEM
     old = model.get_input_embeddings().weight.shape[0]

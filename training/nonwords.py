@@ -27,10 +27,10 @@ FORMS = ("5chu", "lucbat", "7chu", "8chu")
 
 
 def write_openings(data_dir: Path, out: Path, per_form: int) -> int:
-    by_form = openings(read_split(data_dir / "test.jsonl"), training_line_set(read_split(data_dir / "train.jsonl")),
-                       FORMS, per_form)
-    rows = [{"line": o.line, "form": form, "seed": i} for form, items in by_form.items()
-            for i, o in enumerate(items)]
+    by_form = openings(
+        read_split(data_dir / "test.jsonl"), training_line_set(read_split(data_dir / "train.jsonl")), FORMS, per_form
+    )
+    rows = [{"line": o.line, "form": form, "seed": i} for form, items in by_form.items() for i, o in enumerate(items)]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     print(f"{len(rows)} openings -> {out} " + ", ".join(f"{f}={len(v)}" for f, v in by_form.items()))
@@ -48,9 +48,16 @@ def count_nonwords(poems_path: Path, tokenizer_dir: Path) -> dict:
                 total += 1
                 if codec.fold(word, True) is None:
                     outside[word.lower()] += 1
-    report = {"poems": len(poems), "syllables": total, "outside_vocabulary": sum(outside.values()),
-              "share": round(sum(outside.values()) / max(1, total), 5), "examples": outside.most_common(15)}
-    print(f"{report['outside_vocabulary']} of {total} generated syllables ({100 * report['share']:.2f}%) are outside "
-          f"the syllable vocabulary, in {len(poems)} poems; most common: "
-          + ", ".join(f"{w} ({n})" for w, n in report["examples"]))
+    report = {
+        "poems": len(poems),
+        "syllables": total,
+        "outside_vocabulary": sum(outside.values()),
+        "share": round(sum(outside.values()) / max(1, total), 5),
+        "examples": outside.most_common(15),
+    }
+    print(
+        f"{report['outside_vocabulary']} of {total} generated syllables ({100 * report['share']:.2f}%) are outside "
+        f"the syllable vocabulary, in {len(poems)} poems; most common: "
+        + ", ".join(f"{w} ({n})" for w, n in report["examples"])
+    )
     return report

@@ -36,8 +36,8 @@ from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from training import metrics
 from training.corpus import read_split
-from training.likelihood import PoemScorer as Scorer
 from training.generate import known_syllables, latency, openings, training_line_set, write_all
+from training.likelihood import PoemScorer as Scorer
 
 SWEEP_FORMS = ("5chu", "lucbat")
 # (temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
@@ -70,8 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings_of(combo) -> SamplingSettings:
     t, k, p, r, n = combo
-    return SamplingSettings(strategy="sample", temperature=t, top_k=k, top_p=p, repetition_penalty=r,
-                            no_repeat_ngram_size=n)
+    return SamplingSettings(
+        strategy="sample", temperature=t, top_k=k, top_p=p, repetition_penalty=r, no_repeat_ngram_size=n
+    )
 
 
 async def _write(model_dir: Path, items, settings: SamplingSettings, threads):
@@ -84,8 +85,16 @@ async def _write(model_dir: Path, items, settings: SamplingSettings, threads):
         await engine.close()
 
 
-def sweep(model_dir: Path, data_dir: Path, n_openings: int = 10, latency_budget: float = 1.5,
-          latency_requests: int = 8, threads: int | None = None, grid=GRID, candidates=CANDIDATES) -> dict:
+def sweep(
+    model_dir: Path,
+    data_dir: Path,
+    n_openings: int = 10,
+    latency_budget: float = 1.5,
+    latency_requests: int = 8,
+    threads: int | None = None,
+    grid=GRID,
+    candidates=CANDIDATES,
+) -> dict:
     t0 = time.perf_counter()
     train = read_split(data_dir / "train.jsonl")
     training_lines = training_line_set(train)
@@ -104,10 +113,20 @@ def sweep(model_dir: Path, data_dir: Path, n_openings: int = 10, latency_budget:
         fluency = max(0.0, 1 - math.log(ppl) / log_vocab)
         words = metrics.known_syllable_rate([ln for p in poems for ln in p.lines[1:]], known)
         score = 0.4 * total + 0.2 * d2 + 0.2 * fluency + 0.2 * words
-        rows.append({"settings": s.as_dict(), "total": round(total, 4), "distinct_2": round(d2, 4),
-                     "perplexity": round(ppl, 2), "known_syllables": round(words, 4), "score": round(score, 4)})
-        print(f"{json.dumps(s.as_dict())}: total {total:.3f} distinct-2 {d2:.3f} ppl {ppl:.1f} "
-              f"known syllables {words:.3f} -> {score:.4f}")
+        rows.append(
+            {
+                "settings": s.as_dict(),
+                "total": round(total, 4),
+                "distinct_2": round(d2, 4),
+                "perplexity": round(ppl, 2),
+                "known_syllables": round(words, 4),
+                "score": round(score, 4),
+            }
+        )
+        print(
+            f"{json.dumps(s.as_dict())}: total {total:.3f} distinct-2 {d2:.3f} ppl {ppl:.1f} "
+            f"known syllables {words:.3f} -> {score:.4f}"
+        )
     best = max(rows, key=lambda r: r["score"])
     base = SamplingSettings.from_dict(best["settings"])
     lat_openings = [(o.form, o.line) for o in items]
@@ -124,8 +143,13 @@ def sweep(model_dir: Path, data_dir: Path, n_openings: int = 10, latency_budget:
     chosen = next((r for r in fitting if r["total"] >= top - 0.01), max(fitting, key=lambda r: r["total"]))
     final = base.replace(candidates=chosen["candidates"])
     write_generation_config(model_dir, final)
-    result = {"chosen": final.as_dict(), "grid": rows, "candidates": by_n, "openings": len(items),
-              "seconds": round(time.perf_counter() - t0, 1)}
+    result = {
+        "chosen": final.as_dict(),
+        "grid": rows,
+        "candidates": by_n,
+        "openings": len(items),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     (model_dir / "sweep.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"chosen defaults: {json.dumps(final.as_dict())}")
     return result
@@ -135,16 +159,31 @@ def write_generation_config(model_dir: Path, s: SamplingSettings) -> None:
     """generation_config.json with standard keys plus tho_candidates / tho_strategy."""
     path = model_dir / "generation_config.json"
     config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    config.update({"do_sample": s.strategy == "sample", "temperature": s.temperature, "top_k": s.top_k,
-                   "top_p": s.top_p, "repetition_penalty": s.repetition_penalty,
-                   "no_repeat_ngram_size": s.no_repeat_ngram_size, "tho_candidates": s.candidates,
-                   "tho_strategy": s.strategy})
+    config.update(
+        {
+            "do_sample": s.strategy == "sample",
+            "temperature": s.temperature,
+            "top_k": s.top_k,
+            "top_p": s.top_p,
+            "repetition_penalty": s.repetition_penalty,
+            "no_repeat_ngram_size": s.no_repeat_ngram_size,
+            "tho_candidates": s.candidates,
+            "tho_strategy": s.strategy,
+        }
+    )
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def run(args) -> dict:
     import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    return sweep(args.model, args.data or Path(args.work) / "data", args.n_openings, args.latency_budget,
-                 args.latency_requests, args.threads or None)
+    return sweep(
+        args.model,
+        args.data or Path(args.work) / "data",
+        args.n_openings,
+        args.latency_budget,
+        args.latency_requests,
+        args.threads or None,
+    )

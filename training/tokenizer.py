@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-
-from collections import Counter
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -33,14 +32,23 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                  special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=END_OF_POEM, eos_token=END_OF_POEM,
-                                   unk_token=END_OF_POEM, pad_token=END_OF_POEM,
-                                   additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_POEM],
-                                   clean_up_tokenization_spaces=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=END_OF_POEM,
+        eos_token=END_OF_POEM,
+        unk_token=END_OF_POEM,
+        pad_token=END_OF_POEM,
+        additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_POEM],
+        clean_up_tokenization_spaces=False,
+    )
 
 
 def syllable_counts(poems_lines: Iterable[list[str]]) -> tuple[Counter, Counter, Counter]:
@@ -65,15 +73,21 @@ def syllable_counts(poems_lines: Iterable[list[str]]) -> tuple[Counter, Counter,
     return lower, capital_mid, punctuation
 
 
-def build_syllable_tokenizer(poems_lines: Iterable[list[str]], min_count: int = MIN_SYLLABLE_COUNT,
-                             name_min_count: int = MIN_NAME_COUNT) -> tuple[PreTrainedTokenizerFast, dict]:
+def build_syllable_tokenizer(
+    poems_lines: Iterable[list[str]], min_count: int = MIN_SYLLABLE_COUNT, name_min_count: int = MIN_NAME_COUNT
+) -> tuple[PreTrainedTokenizerFast, dict]:
     """A one-token-per-syllable tokenizer from poems (lists of lines), and its coverage figures."""
     lower, capital_mid, punctuation = syllable_counts(poems_lines)
     syllables = [w for w, n in lower.most_common() if n >= min_count]
     names = [w for w, n in capital_mid.most_common() if n >= name_min_count]
     marks = list(dict.fromkeys([*PUNCTUATION, *(p for p, n in punctuation.most_common() if n >= min_count)]))
-    vocab_tokens = [UNKNOWN, LINE_SEPARATOR, *(p + " " for p in marks),
-                    *(w + " " for w in syllables), *(w + " " for w in names)]
+    vocab_tokens = [
+        UNKNOWN,
+        LINE_SEPARATOR,
+        *(p + " " for p in marks),
+        *(w + " " for w in syllables),
+        *(w + " " for w in names),
+    ]
     specials = list(SPECIAL_TOKENS)
     vocab = {t: i for i, t in enumerate(specials + vocab_tokens)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNKNOWN))
@@ -81,14 +95,25 @@ def build_syllable_tokenizer(poems_lines: Iterable[list[str]], min_count: int = 
     # or a line break: exactly the pieces SyllableCodec.to_model writes.
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[^ \n]+ ?|\n"), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=END_OF_POEM, eos_token=END_OF_POEM,
-                                        unk_token=UNKNOWN, pad_token=END_OF_POEM,
-                                        additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_POEM],
-                                        clean_up_tokenization_spaces=False)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=END_OF_POEM,
+        eos_token=END_OF_POEM,
+        unk_token=UNKNOWN,
+        pad_token=END_OF_POEM,
+        additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_POEM],
+        clean_up_tokenization_spaces=False,
+    )
     total = sum(lower.values())
     kept = sum(lower[w] for w in syllables)
-    stats = {"min_count": min_count, "syllables": len(syllables), "names": len(names), "vocab_size": len(tokenizer),
-             "distinct_syllables_seen": len(lower), "coverage": round(kept / max(1, total), 5)}
+    stats = {
+        "min_count": min_count,
+        "syllables": len(syllables),
+        "names": len(names),
+        "vocab_size": len(tokenizer),
+        "distinct_syllables_seen": len(lower),
+        "coverage": round(kept / max(1, total), 5),
+    }
     return tokenizer, stats
 
 
@@ -105,17 +130,27 @@ def round_trip_share(tokenizer: PreTrainedTokenizerFast, poems_lines: Iterable[l
         ids = tokenizer(codec.to_model(text), add_special_tokens=False)["input_ids"]
         back = codec.from_model(tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False))
         exact += back == text
-    return {"poems": n, "all_in_vocabulary": covered, "round_trip_exact": exact,
-            "share_in_vocabulary": round(covered / max(1, n), 4)}
+    return {
+        "poems": n,
+        "all_in_vocabulary": covered,
+        "round_trip_exact": exact,
+        "share_in_vocabulary": round(covered / max(1, n), 4),
+    }
 
 
 def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: str | Path) -> None:
     tokenizer.save_pretrained(str(out_dir))
 
 
-def train_from_split(train_path: str | Path, out_dir: str | Path, kind: str = "syllable", vocab_size: int = 8000,
-                     min_frequency: int = 2, min_count: int = MIN_SYLLABLE_COUNT,
-                     test_path: str | Path | None = None) -> PreTrainedTokenizerFast:
+def train_from_split(
+    train_path: str | Path,
+    out_dir: str | Path,
+    kind: str = "syllable",
+    vocab_size: int = 8000,
+    min_frequency: int = 2,
+    min_count: int = MIN_SYLLABLE_COUNT,
+    test_path: str | Path | None = None,
+) -> PreTrainedTokenizerFast:
     """`python -m training tokenizer`: built on the training split, saved to out_dir.
 
     For the syllable tokenizer it prints its size, the share of the training
@@ -138,11 +173,15 @@ def train_from_split(train_path: str | Path, out_dir: str | Path, kind: str = "s
         stats["test_split"] = round_trip_share(tokenizer, (p.lines for p in read_split(test_path)))
     save_tokenizer(tokenizer, out_dir)
     (Path(out_dir) / "tokenizer_stats.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
-    print(f"syllable tokenizer: {stats['vocab_size']} tokens ({stats['syllables']} syllables seen at least "
-          f"{min_count} times, {stats['names']} capitalised names), covering {100 * stats['coverage']:.2f}% of "
-          f"the training split's {stats['distinct_syllables_seen']}-spelling syllable stream -> {out_dir}")
+    print(
+        f"syllable tokenizer: {stats['vocab_size']} tokens ({stats['syllables']} syllables seen at least "
+        f"{min_count} times, {stats['names']} capitalised names), covering {100 * stats['coverage']:.2f}% of "
+        f"the training split's {stats['distinct_syllables_seen']}-spelling syllable stream -> {out_dir}"
+    )
     if "test_split" in stats:
         t = stats["test_split"]
-        print(f"test split: {t['all_in_vocabulary']}/{t['poems']} poems ({100 * t['share_in_vocabulary']:.1f}%) "
-              f"have every piece in the vocabulary; {t['round_trip_exact']} of them round-trip exactly")
+        print(
+            f"test split: {t['all_in_vocabulary']}/{t['poems']} poems ({100 * t['share_in_vocabulary']:.1f}%) "
+            f"have every piece in the vocabulary; {t['round_trip_exact']} of them round-trip exactly"
+        )
     return tokenizer

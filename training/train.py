@@ -23,7 +23,7 @@ import shutil
 import sys
 import time
 from contextlib import nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -73,7 +73,7 @@ def validation_loss(model, blocks: torch.Tensor, batch_size: int, max_batches: i
     model.eval()
     losses = []
     for i in range(0, min(len(blocks), batch_size * max_batches), batch_size):
-        b = blocks[i:i + batch_size].to(device)
+        b = blocks[i : i + batch_size].to(device)
         with amp():
             losses.append(float(_loss(model, b)))
     model.train()
@@ -110,10 +110,14 @@ def record_run(out: Path, init_from: Path | None, entry: dict) -> None:
     """Append a run to the model directory's training log; a run that starts from another model
     directory's weights first takes over that directory's log, so the log covers every run."""
     log_path = out / TRAINING_LOG
-    if init_from and not log_path.is_file() and (Path(init_from) / TRAINING_LOG).is_file() \
-            and Path(init_from).resolve() != out.resolve():
+    if (
+        init_from
+        and not log_path.is_file()
+        and (Path(init_from) / TRAINING_LOG).is_file()
+        and Path(init_from).resolve() != out.resolve()
+    ):
         shutil.copyfile(Path(init_from) / TRAINING_LOG, log_path)
-    entry = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **entry}
+    entry = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}
     with open(log_path, "a", encoding="utf-8") as f:
         f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
@@ -142,9 +146,14 @@ def plot_runs(model_dir: Path, current: dict | None = None) -> None:
     offset = 0
     for i, run in enumerate(runs, 1):
         if run.get("validation"):
-            steps, losses = zip(*run["validation"])
-            ax.plot([offset + s for s in steps], losses, "o-", ms=3,
-                    label=f"run {i}: {run.get('minutes', '?')} min, {run.get('steps', '?')} steps")
+            steps, losses = zip(*run["validation"], strict=False)
+            ax.plot(
+                [offset + s for s in steps],
+                losses,
+                "o-",
+                ms=3,
+                label=f"run {i}: {run.get('minutes', '?')} min, {run.get('steps', '?')} steps",
+            )
         offset += int(run.get("steps") or 0) if not run.get("resumed") else 0
     ax.set_xlabel("optimizer step (all runs)")
     ax.set_ylabel("validation cross-entropy (nats/token)")
@@ -173,6 +182,7 @@ def run(args) -> Path:
         model, tokenizer = load_for_finetuning(args.init_from)
     else:
         from transformers import AutoTokenizer
+
         tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer or work / "tokenizer"), local_files_only=True)
         model = build_model(args.config, tokenizer)
     block = min(args.block, model.config.n_positions - 1)
@@ -183,17 +193,24 @@ def run(args) -> Path:
     train_examples = encode(list(example_texts(train_poems)), tokenizer)
     val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
     n_tokens = sum(map(len, train_examples))
-    print(f"{len(train_poems)} poems, {len(train_examples)} examples, {n_tokens} tokens "
-          f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}")
+    print(
+        f"{len(train_poems)} poems, {len(train_examples)} examples, {n_tokens} tokens "
+        f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}"
+    )
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {args.config if not args.init_from else args.init_from}, {n_params / 1e6:.1f}M parameters, "
-          f"device {device}")
+    print(
+        f"model: {args.config if not args.init_from else args.init_from}, {n_params / 1e6:.1f}M parameters, "
+        f"device {device}"
+    )
 
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+        betas=(0.9, 0.95),
+    )
     state = {"step": 0, "epoch": 0, "row": 0, "elapsed": 0.0, "history": {"train": [], "validation": []}}
     ckpt_path = run_dir / "ckpt.pt"
     if args.resume and ckpt_path.is_file():
@@ -204,38 +221,94 @@ def run(args) -> Path:
         print(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
 
     command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    metadata = {"config": args.config if not args.init_from else f"init-from:{args.init_from}",
-                "architecture": dict(zip(("layers", "heads", "width", "context"),
-                                         (model.config.n_layer, model.config.n_head, model.config.n_embd,
-                                          model.config.n_positions))),
-                "parameters": n_params, "device": torch.cuda.get_device_name() if device.type == "cuda" else
-                f"cpu ({torch.get_num_threads()} torch threads)", "data_hash": data_hash([data_dir / "train.jsonl"]),
-                "train_poems": len(train_poems),
-                "data_summary": json.loads((data_dir / "summary.json").read_text(encoding="utf-8"))
-                if (data_dir / "summary.json").is_file() else {}, "train_tokens": n_tokens, "command": command,
-                "hyperparameters": {k: getattr(args, k) for k in ("block", "batch_size", "grad_accum", "lr", "min_lr",
-                                                                  "weight_decay", "warmup", "max_steps",
-                                                                  "max_minutes", "seed")}}
+    metadata = {
+        "config": args.config if not args.init_from else f"init-from:{args.init_from}",
+        "architecture": dict(
+            zip(
+                ("layers", "heads", "width", "context"),
+                (model.config.n_layer, model.config.n_head, model.config.n_embd, model.config.n_positions),
+                strict=False,
+            )
+        ),
+        "parameters": n_params,
+        "device": torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} torch threads)",
+        "data_hash": data_hash([data_dir / "train.jsonl"]),
+        "train_poems": len(train_poems),
+        "data_summary": json.loads((data_dir / "summary.json").read_text(encoding="utf-8"))
+        if (data_dir / "summary.json").is_file()
+        else {},
+        "train_tokens": n_tokens,
+        "command": command,
+        "hyperparameters": {
+            k: getattr(args, k)
+            for k in (
+                "block",
+                "batch_size",
+                "grad_accum",
+                "lr",
+                "min_lr",
+                "weight_decay",
+                "warmup",
+                "max_steps",
+                "max_minutes",
+                "seed",
+            )
+        },
+    }
 
     def save(final: bool = False) -> None:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                    "args": vars(args)}, ckpt_path)
+        torch.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state, "args": vars(args)},
+            ckpt_path,
+        )
         val = state["history"]["validation"][-1][1] if state["history"]["validation"] else None
-        export(model, tokenizer, out, version, {**metadata, "steps": state["step"], "epochs": round(
-            state["epoch"] + state["row"] / max(1, rows_per_epoch), 3), "minutes": round(state["elapsed"] / 60, 1),
-            "validation_loss": val, "finished": final})
+        export(
+            model,
+            tokenizer,
+            out,
+            version,
+            {
+                **metadata,
+                "steps": state["step"],
+                "epochs": round(state["epoch"] + state["row"] / max(1, rows_per_epoch), 3),
+                "minutes": round(state["elapsed"] / 60, 1),
+                "validation_loss": val,
+                "finished": final,
+            },
+        )
         write_lexicon((p.lines for p in train_poems), out)  # real syllables, for the engine's forced rhymes
         stats = Path(args.tokenizer or work / "tokenizer") / "tokenizer_stats.json"
         if stats.is_file() and not args.init_from:
             shutil.copyfile(stats, out / "tokenizer_stats.json")
         if final:
-            record_run(out, args.init_from, {"command": command, "init_from": str(args.init_from or ""),
-                                             "resumed": bool(args.resume), "steps": state["step"],
-                                             "minutes": round(state["elapsed"] / 60, 1),
-                                             "validation_loss": val, "validation": state["history"]["validation"],
-                                             "device": metadata["device"], "config": metadata["config"]})
-        plot_runs(out, None if final else {"validation": state["history"]["validation"], "steps": state["step"],
-                                           "minutes": round(state["elapsed"] / 60, 1), "resumed": bool(args.resume)})
+            record_run(
+                out,
+                args.init_from,
+                {
+                    "command": command,
+                    "init_from": str(args.init_from or ""),
+                    "resumed": bool(args.resume),
+                    "steps": state["step"],
+                    "minutes": round(state["elapsed"] / 60, 1),
+                    "validation_loss": val,
+                    "validation": state["history"]["validation"],
+                    "device": metadata["device"],
+                    "config": metadata["config"],
+                },
+            )
+        plot_runs(
+            out,
+            None
+            if final
+            else {
+                "validation": state["history"]["validation"],
+                "steps": state["step"],
+                "minutes": round(state["elapsed"] / 60, 1),
+                "resumed": bool(args.resume),
+            },
+        )
         (run_dir / "history.json").write_text(json.dumps(state["history"]), encoding="utf-8")
 
     rows = pack(train_examples, block, seed=args.seed + state["epoch"])
@@ -258,7 +331,7 @@ def run(args) -> Path:
                 state["epoch"] += 1
                 state["row"] = 0
                 rows = pack(train_examples, block, seed=args.seed + state["epoch"])
-            batch = rows[state["row"]: state["row"] + args.batch_size].to(device)
+            batch = rows[state["row"] : state["row"] + args.batch_size].to(device)
             state["row"] += args.batch_size
             with amp():
                 loss = _loss(model, batch) / args.grad_accum
@@ -275,14 +348,18 @@ def run(args) -> Path:
         if state["step"] % args.eval_every == 0:
             v = validation_loss(model, val_blocks, args.batch_size, args.eval_batches, device, amp)
             state["history"]["validation"].append((state["step"], v))
-            tqdm.write(f"step {state['step']}: train {total:.3f} validation {v:.3f} (ppl {math.exp(v):.1f}) "
-                       f"lr {lr:.1e} {state['elapsed'] / 60:.1f} min, {state['step'] * per_step * block / max(1, state['elapsed']):.0f} tok/s")
+            tqdm.write(
+                f"step {state['step']}: train {total:.3f} validation {v:.3f} (ppl {math.exp(v):.1f}) "
+                f"lr {lr:.1e} {state['elapsed'] / 60:.1f} min, "
+                f"{state['step'] * per_step * block / max(1, state['elapsed']):.0f} tok/s"
+            )
         if state["step"] % args.save_every == 0:
             save()
     bar.close()
     v = validation_loss(model, val_blocks, args.batch_size, args.eval_batches, device, amp)
     state["history"]["validation"].append((state["step"], v))
-    print(f"done: {state['step']} steps, {state['elapsed'] / 60:.1f} min, validation loss {v:.3f} "
-          f"(ppl {math.exp(v):.1f})")
+    print(
+        f"done: {state['step']} steps, {state['elapsed'] / 60:.1f} min, validation loss {v:.3f} (ppl {math.exp(v):.1f})"
+    )
     save(final=True)
     return out

@@ -20,12 +20,15 @@ BACKENDS = ("hf", "vllm", "remote")
 def create_backend(kind: str, model_dir: str | Path, **options: Any) -> Backend:
     if kind == "hf":
         from engine.backends.hf import HFBackend
+
         return HFBackend(model_dir, **options)
     if kind == "vllm":
         from engine.backends.vllm_local import VLLMBackend
+
         return VLLMBackend(model_dir, **options)
     if kind == "remote":
         from engine.backends.vllm_remote import RemoteBackend
+
         return RemoteBackend(model_dir, **options)
     raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
 

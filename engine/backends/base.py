@@ -9,10 +9,8 @@ a syllable-level model, a regex for a BPE one) into n continuations.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-
-from collections.abc import Sequence
 
 from engine.automaton import FormSpec
 from engine.model_dir import ModelInfo
@@ -56,7 +54,7 @@ class Backend(abc.ABC):
     def model_version(self) -> str:
         return self.info.version
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - an optional hook: backends without set-up keep it
         """Load the model; called once before the first job."""
 
     @abc.abstractmethod
@@ -74,5 +72,5 @@ class Backend(abc.ABC):
         if completions and completions[0].text:
             yield completions[0].text
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook, like start()
         """Release the model; in-flight jobs have finished when this is called."""

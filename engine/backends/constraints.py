@@ -38,7 +38,7 @@ class Constraint(Protocol):
     @property
     def done(self) -> bool: ...
 
-    def fork(self) -> "Constraint": ...
+    def fork(self) -> Constraint: ...
 
 
 class AutomatonConstraint:
@@ -56,7 +56,7 @@ class AutomatonConstraint:
     def done(self) -> bool:
         return self.automaton.done
 
-    def fork(self) -> "AutomatonConstraint":
+    def fork(self) -> AutomatonConstraint:
         return AutomatonConstraint(self.automaton.fork(), self.vocab)
 
 
@@ -81,7 +81,7 @@ class GrammarConstraint:
     def done(self) -> bool:
         return self.matcher.is_terminated()
 
-    def fork(self) -> "GrammarConstraint":
+    def fork(self) -> GrammarConstraint:
         return GrammarConstraint(self.matcher.fork(), self.vocab_size)
 
 

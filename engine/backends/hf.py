@@ -55,7 +55,7 @@ class _Request:
     resolve: Callable[[object], None]  # called in the worker with the completions or an exception
     constraint: Constraint | None  # the form, before the first token; each row decodes with its own copy
     cancelled: threading.Event = field(default_factory=threading.Event)
-    rows: list["_Row"] = field(default_factory=list)
+    rows: list[_Row] = field(default_factory=list)
     beams_done: list[tuple[float, list[int]]] = field(default_factory=list)
     results: list[Completion] = field(default_factory=list)
     steps: int = 0
@@ -79,8 +79,13 @@ class _Row:
 class HFBackend(Backend):
     """GPT-2 on CPU from a local model directory."""
 
-    def __init__(self, model_dir: str | Path, *, max_batch_rows: int = MAX_BATCH_ROWS,
-                 threads: int | None = DEFAULT_TORCH_THREADS):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        max_batch_rows: int = MAX_BATCH_ROWS,
+        threads: int | None = DEFAULT_TORCH_THREADS,
+    ):
         self.info = read_model_info(model_dir)
         self.max_batch_rows = max_batch_rows
         self.threads = threads
@@ -101,8 +106,7 @@ class HFBackend(Backend):
         if self.threads:
             torch.set_num_threads(self.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True)
-        self.model = GPT2LMHeadModel.from_pretrained(self.info.path, local_files_only=True,
-                                                     dtype=torch.float32).eval()
+        self.model = GPT2LMHeadModel.from_pretrained(self.info.path, local_files_only=True, dtype=torch.float32).eval()
         self.vocab_size = self.model.config.vocab_size
         self.max_positions = self.model.config.n_positions
         self.eos_id = self.tokenizer.convert_tokens_to_ids(END_OF_POEM)
@@ -130,11 +134,13 @@ class HFBackend(Backend):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
             loop.call_soon_threadsafe(set_result)
 
         # Compiling a regex grammar takes milliseconds to seconds: keep it off the loop.
-        constraint = await asyncio.to_thread(self.constraints.for_job, job) if job.regex else \
-            self.constraints.for_job(job)
+        constraint = (
+            await asyncio.to_thread(self.constraints.for_job, job) if job.regex else self.constraints.for_job(job)
+        )
         prompt_ids = self.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
         request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, constraint=constraint)
         self._queue.put(request)
@@ -212,13 +218,13 @@ class _Batch:
         if not admitted:
             return
         b = self.b
-        prompts = [r.prompt_ids[-(b.max_positions - 1):] for r in admitted]
+        prompts = [r.prompt_ids[-(b.max_positions - 1) :] for r in admitted]
         length = max(len(p) for p in prompts)
         ids = torch.zeros((len(prompts), length), dtype=torch.long)
         mask = torch.zeros((len(prompts), length), dtype=torch.long)
         for i, p in enumerate(prompts):
-            ids[i, length - len(p):] = torch.tensor(p)
-            mask[i, length - len(p):] = 1
+            ids[i, length - len(p) :] = torch.tensor(p)
+            mask[i, length - len(p) :] = 1
         pos = (mask.cumsum(1) - 1).clamp(min=0)
         out = b.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         # Each request decodes `width` rows from one prefill.
@@ -253,10 +259,9 @@ class _Batch:
         old_len, new_len = self.mask.shape[1], mask.shape[1]
         width = max(old_len, new_len)
         self.mask = torch.cat([_left_pad(self.mask, width), _left_pad(mask, width)])
-        for old_layer, new_layer in zip(self.cache.layers, cache.layers):
+        for old_layer, new_layer in zip(self.cache.layers, cache.layers, strict=False):
             old_layer.keys = torch.cat([_left_pad(old_layer.keys, width, 2), _left_pad(new_layer.keys, width, 2)])
-            old_layer.values = torch.cat([_left_pad(old_layer.values, width, 2),
-                                          _left_pad(new_layer.values, width, 2)])
+            old_layer.values = torch.cat([_left_pad(old_layer.values, width, 2), _left_pad(new_layer.values, width, 2)])
         self.next_pos = torch.cat([self.next_pos, next_pos])
         self.logits = torch.cat([self.logits, logits])
         self.rows = self.rows + rows
@@ -341,7 +346,7 @@ class _Batch:
         top = torch.topk(scores.flatten(), min(2 * beams, scores.numel()))
         vocab = logits.shape[1]
         chosen: list[tuple[int, int, float]] = []  # (parent slot, token, score)
-        for value, flat in zip(top.values.tolist(), top.indices.tolist()):
+        for value, flat in zip(top.values.tolist(), top.indices.tolist(), strict=False):
             if value == float("-inf"):
                 break
             parent, token = divmod(flat, vocab)
@@ -365,7 +370,7 @@ class _Batch:
         # Rebuild the rows from their parents: tokens, grammar state, cache rows.
         parents = [self.rows[indices[p]] for p, _, _ in chosen]
         new_states = []
-        for (p, token, value), parent in zip(chosen, parents):
+        for (_p, token, value), parent in zip(chosen, parents, strict=False):
             matcher = parent.matcher.fork() if parent.matcher is not None else None
             if matcher is not None:
                 matcher.accept(token)
@@ -373,10 +378,10 @@ class _Batch:
         while len(new_states) < beams:  # fewer live candidates than beams: pad with dead beams
             new_states.append((list(parents[0].tokens) + [chosen[0][1]], None, float("-inf")))
         order = list(range(len(self.rows)))
-        for slot, (p, _, _) in zip(indices, chosen + [chosen[0]] * (beams - len(chosen))):
+        for slot, (p, _, _) in zip(indices, chosen + [chosen[0]] * (beams - len(chosen)), strict=False):
             order[slot] = indices[p]
         self._reorder(order)
-        for slot, (tokens, matcher, value) in zip(indices, new_states):
+        for slot, (tokens, matcher, value) in zip(indices, new_states, strict=False):
             row = self.rows[slot]
             row.tokens, row.score = tokens, value
             if matcher is not None or row.matcher is not None:
@@ -434,8 +439,13 @@ class _Batch:
     def _forward(self) -> None:
         last = torch.tensor([[r.tokens[-1]] for r in self.rows])
         self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=self.mask.dtype)], 1)
-        out = self.b.model(input_ids=last, attention_mask=self.mask, position_ids=self.next_pos.unsqueeze(1),
-                           past_key_values=self.cache, use_cache=True)
+        out = self.b.model(
+            input_ids=last,
+            attention_mask=self.mask,
+            position_ids=self.next_pos.unsqueeze(1),
+            past_key_values=self.cache,
+            use_cache=True,
+        )
         self.cache = out.past_key_values
         self.next_pos = self.next_pos + 1
         self.logits = out.logits[:, -1, :].float()
@@ -454,9 +464,9 @@ def _banned_ngram_tokens(tokens: list[int], n: int) -> set[int]:
     """Tokens that would repeat an n-gram already in the sequence (HF semantics)."""
     if n <= 0 or len(tokens) < n:
         return set()
-    prefix = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()
+    prefix = tuple(tokens[len(tokens) - n + 1 :]) if n > 1 else ()
     banned = set()
     for i in range(len(tokens) - n + 1):
-        if tuple(tokens[i:i + n - 1]) == prefix:
+        if tuple(tokens[i : i + n - 1]) == prefix:
             banned.add(tokens[i + n - 1])
     return banned

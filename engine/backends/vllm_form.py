@@ -34,6 +34,7 @@ from engine.vocab_masks import SyllableVocab
 
 log = logging.getLogger(__name__)
 
+
 def _spec(params: SamplingParams) -> FormSpec | None:
     raw: Any = (params.extra_args or {}).get(EXTRA_ARG)
     if raw is None:
@@ -67,8 +68,9 @@ class FormLogitsProcessor(LogitsProcessor):
         self.device = device
         self.vocab: SyllableVocab | None = None
         try:
-            self.vocab = SyllableVocab.from_model_dir(vllm_config.model_config.model,
-                                                      vllm_config.model_config.get_vocab_size())
+            self.vocab = SyllableVocab.from_model_dir(
+                vllm_config.model_config.model, vllm_config.model_config.get_vocab_size()
+            )
         except (OSError, KeyError, ValueError):
             log.info("not a syllable-level model: the form processor stays idle")
         self.rows: dict[int, _Row] = {}
@@ -102,5 +104,5 @@ class FormLogitsProcessor(LogitsProcessor):
         for index, row in self.rows.items():
             allowed = self.vocab.mask(row.automaton.next())[:width].to(logits.device, non_blocking=True)
             logits[index, : allowed.shape[0]].masked_fill_(~allowed, float("-inf"))
-            logits[index, allowed.shape[0]:] = float("-inf")
+            logits[index, allowed.shape[0] :] = float("-inf")
         return logits

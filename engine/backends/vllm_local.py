@@ -59,16 +59,29 @@ FORM_PROCESSOR = "engine.backends.vllm_form:FormLogitsProcessor"  # also what `v
 class VLLMBackend(Backend):
     """A model directory served by an in-process vLLM AsyncLLM."""
 
-    def __init__(self, model_dir: str | Path, *, dtype: str = DEFAULT_DTYPE, max_model_len: int | None = None,
-                 kv_cache_memory_bytes: int | None = None,
-                 gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
-                 max_num_seqs: int = DEFAULT_MAX_NUM_SEQS, enforce_eager: bool = False,
-                 engine_options: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        dtype: str = DEFAULT_DTYPE,
+        max_model_len: int | None = None,
+        kv_cache_memory_bytes: int | None = None,
+        gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
+        enforce_eager: bool = False,
+        engine_options: dict[str, Any] | None = None,
+    ):
         self.info = read_model_info(model_dir)
         self.engine_args: dict[str, Any] = dict(
-            model=str(self.info.path), dtype=dtype, max_model_len=max_model_len, max_num_seqs=max_num_seqs,
-            enforce_eager=enforce_eager, gpu_memory_utilization=gpu_memory_utilization,
-            kv_cache_memory_bytes=kv_cache_memory_bytes, disable_log_stats=True, seed=0,
+            model=str(self.info.path),
+            dtype=dtype,
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            enforce_eager=enforce_eager,
+            gpu_memory_utilization=gpu_memory_utilization,
+            kv_cache_memory_bytes=kv_cache_memory_bytes,
+            disable_log_stats=True,
+            seed=0,
             generation_config="vllm",  # every sampling value comes from the job, none from the model dir
             max_logprobs=-1,  # beam search reads whole next-token distributions
         )
@@ -119,19 +132,20 @@ class VLLMBackend(Backend):
         engine = await self._running()
         prompt_ids = self._prompt_ids(job.prompt)
         if job.settings.strategy == "beam":
-            return await beam_search(job, prompt_ids, self._beam, self._score_next,
-                                     self._max_tokens(job, prompt_ids))
+            return await beam_search(job, prompt_ids, self._beam, self._score_next, self._max_tokens(job, prompt_ids))
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
         # One request per candidate, seeded as the CPU backend seeds its rows
         # (derive_seed), so a seed means the same draws on every backend.
         async def one(k: int) -> Completion:
-            params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.FINAL_ONLY, detokenize=False,
-                                          candidate=k)
+            params = self.sampling_params(
+                job, len(prompt_ids), RequestOutputKind.FINAL_ONLY, detokenize=False, candidate=k
+            )
             final = None
-            async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
-                                                request_id=_request_id()):
+            async for output in engine.generate(
+                TokensPrompt(prompt_token_ids=prompt_ids), params, request_id=_request_id()
+            ):
                 final = output
             out = final.outputs[0]
             return self._beam.completion(list(out.token_ids), out.cumulative_logprob)
@@ -152,15 +166,15 @@ class VLLMBackend(Backend):
         prompt_ids = self._prompt_ids(job.prompt)
         params = self.sampling_params(job, len(prompt_ids), RequestOutputKind.DELTA, detokenize=False)
         decoder = self._beam.stream_decoder()
-        async for output in engine.generate(TokensPrompt(prompt_token_ids=prompt_ids), params,
-                                            request_id=_request_id()):
+        async for output in engine.generate(
+            TokensPrompt(prompt_token_ids=prompt_ids), params, request_id=_request_id()
+        ):
             if piece := decoder.feed(output.outputs[0].token_ids):
                 yield piece
         if piece := decoder.flush():
             yield piece
 
-    def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool,
-                        candidate: int = 0):
+    def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool, candidate: int = 0):
         """The job's settings as vLLM SamplingParams for one candidate (n=1)."""
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
@@ -169,18 +183,28 @@ class VLLMBackend(Backend):
         if s.no_repeat_ngram_size:
             self._warn_once("no_repeat_ngram_size", "vLLM has no no-repeat n-gram setting; ignored")
         common = dict(
-            max_tokens=self._max_tokens(job, prompt_len), repetition_penalty=float(s.repetition_penalty or 1.0),
-            stop_token_ids=[self.eos_id], skip_special_tokens=False, spaces_between_special_tokens=False,
-            output_kind=output_kind, detokenize=detokenize, logprobs=0,  # the sampled token's own log-probability
+            max_tokens=self._max_tokens(job, prompt_len),
+            repetition_penalty=float(s.repetition_penalty or 1.0),
+            stop_token_ids=[self.eos_id],
+            skip_special_tokens=False,
+            spaces_between_special_tokens=False,
+            output_kind=output_kind,
+            detokenize=detokenize,
+            logprobs=0,  # the sampled token's own log-probability
             structured_outputs=StructuredOutputsParams(regex=job.regex) if job.regex else None,
         )
         if job.form is not None:
             common["extra_args"] = job.form.extra_args()
         if s.strategy == "greedy":
             return SamplingParams(n=1, temperature=0.0, **common)
-        return SamplingParams(n=1, temperature=float(s.temperature), top_k=int(s.top_k or 0),
-                              top_p=float(s.top_p if s.top_p is not None else 1.0),
-                              seed=derive_seed(int(s.seed), candidate), **common)
+        return SamplingParams(
+            n=1,
+            temperature=float(s.temperature),
+            top_k=int(s.top_k or 0),
+            top_p=float(s.top_p if s.top_p is not None else 1.0),
+            seed=derive_seed(int(s.seed), candidate),
+            **common,
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _running(self):
@@ -190,7 +214,7 @@ class VLLMBackend(Backend):
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return ids[-(self.max_model_len - 1):]
+        return ids[-(self.max_model_len - 1) :]
 
     def _max_tokens(self, job: GenerationJob, prompt_ids: list[int] | int) -> int:
         prompt_len = prompt_ids if isinstance(prompt_ids, int) else len(prompt_ids)
@@ -207,13 +231,15 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False, logprobs=-1,
-                                output_kind=RequestOutputKind.FINAL_ONLY)
+        params = SamplingParams(
+            max_tokens=1, temperature=0.0, detokenize=False, logprobs=-1, output_kind=RequestOutputKind.FINAL_ONLY
+        )
 
         async def one(prefix: list[int]) -> dict[int, float]:
             final = None
-            async for output in self._engine.generate(TokensPrompt(prompt_token_ids=prefix), params,
-                                                      request_id=_request_id()):
+            async for output in self._engine.generate(
+                TokensPrompt(prompt_token_ids=prefix), params, request_id=_request_id()
+            ):
                 final = output
             return {int(t): float(lp.logprob) for t, lp in final.outputs[0].logprobs[0].items()}
 
@@ -243,7 +269,7 @@ class TokenizerSupport:
         self.eos_id = eos_id
         self.constraints = Constraints(tokenizer, vocab_size, eos_id, syllable_level)
 
-    def stream_decoder(self) -> "StreamDecoder":
+    def stream_decoder(self) -> StreamDecoder:
         return StreamDecoder(self)
 
     def completion(self, tokens: Sequence[int], logprob: float | None = None) -> Completion:
@@ -271,13 +297,14 @@ class StreamDecoder:
         return self._new(self.support.completion(self.tokens).text)
 
     def _new(self, text: str) -> str:
-        piece = text[len(self.sent):] if text.startswith(self.sent) else ""
+        piece = text[len(self.sent) :] if text.startswith(self.sent) else ""
         self.sent = text if text.startswith(self.sent) else self.sent
         return piece
 
 
-async def beam_search(job: GenerationJob, prompt_ids: list[int], support: TokenizerSupport, score_next: ScoreNext,
-                      max_tokens: int) -> list[Completion]:
+async def beam_search(
+    job: GenerationJob, prompt_ids: list[int], support: TokenizerSupport, score_next: ScoreNext, max_tokens: int
+) -> list[Completion]:
     """Beam search over a served model, with the form's regex kept by local grammar matchers.
 
     Same rules as the CPU backend: `max(num_beams, n)` beams, each step keeps the
@@ -292,7 +319,7 @@ async def beam_search(job: GenerationJob, prompt_ids: list[int], support: Tokeni
         allowed = [None if c is None else torch.nonzero(c.allowed()).flatten().tolist() for _, _, c in beams]
         scored = await score_next([prompt_ids + tokens for tokens, _, _ in beams])
         candidates: list[tuple[float, int, int]] = []  # (score, beam index, token)
-        for b, ((tokens, score, _), logprobs, ids) in enumerate(zip(beams, scored, allowed)):
+        for b, ((_tokens, score, _), logprobs, ids) in enumerate(zip(beams, scored, allowed, strict=False)):
             if ids is not None:
                 ids = set(ids)
                 logprobs = {t: lp for t, lp in logprobs.items() if t in ids}

@@ -74,9 +74,16 @@ class _Replica:
 class RemoteBackend(Backend):
     """`vllm serve` replicas of one model version, used as one backend."""
 
-    def __init__(self, model_dir: str | Path, *, urls: Sequence[str] | str, api_key: str | None = None,
-                 timeout: float = REQUEST_TIMEOUT_SECONDS, retry_after: float = RETRY_AFTER_SECONDS,
-                 max_connections: int = MAX_CONNECTIONS):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        urls: Sequence[str] | str,
+        api_key: str | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+        retry_after: float = RETRY_AFTER_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         self.info = read_model_info(model_dir)
         if isinstance(urls, str):
             urls = [u.strip() for u in urls.split(",") if u.strip()]
@@ -96,8 +103,9 @@ class RemoteBackend(Backend):
             return
         self._support = await asyncio.to_thread(self._load_tokenizer)
         limits = httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=self._max_connections)
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout, connect=5.0), limits=limits,
-                                         headers=self._headers)
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self._timeout, connect=5.0), limits=limits, headers=self._headers
+        )
 
     def _load_tokenizer(self) -> TokenizerSupport:
         from transformers import AutoTokenizer
@@ -105,8 +113,9 @@ class RemoteBackend(Backend):
         tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True)
         config = json.loads((self.info.path / "config.json").read_text(encoding="utf-8"))
         self.max_model_len = int(config.get("n_positions") or config.get("max_position_embeddings") or 1024)
-        return TokenizerSupport(tokenizer, int(config["vocab_size"]), tokenizer.convert_tokens_to_ids(END_OF_POEM),
-                                self.info.syllable_level)
+        return TokenizerSupport(
+            tokenizer, int(config["vocab_size"]), tokenizer.convert_tokens_to_ids(END_OF_POEM), self.info.syllable_level
+        )
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -120,6 +129,7 @@ class RemoteBackend(Backend):
         if job.settings.strategy == "beam":
             max_tokens = max(1, min(job.max_new_tokens, self.max_model_len - len(prompt_ids)))
             return await beam_search(job, prompt_ids, self._support, self._score_next, max_tokens)
+
         # One request per candidate (spread over the replicas), seeded as in process.
         async def one(k: int) -> Completion:
             choice = (await self._post(self.request_body(job, prompt_ids, candidate=k)))["choices"][0]
@@ -157,10 +167,15 @@ class RemoteBackend(Backend):
         """One candidate of the job as an OpenAI completions request with vLLM's extra fields."""
         s = job.settings
         body: dict[str, Any] = {
-            "prompt": prompt_ids, "max_tokens": max(1, min(job.max_new_tokens, self.max_model_len - len(prompt_ids))),
-            "repetition_penalty": float(s.repetition_penalty or 1.0), "stop_token_ids": [self._support.eos_id],
-            "skip_special_tokens": False, "spaces_between_special_tokens": False, "return_token_ids": True,
-            "request_id": f"tho-{uuid.uuid4().hex}", "logprobs": 0,
+            "prompt": prompt_ids,
+            "max_tokens": max(1, min(job.max_new_tokens, self.max_model_len - len(prompt_ids))),
+            "repetition_penalty": float(s.repetition_penalty or 1.0),
+            "stop_token_ids": [self._support.eos_id],
+            "skip_special_tokens": False,
+            "spaces_between_special_tokens": False,
+            "return_token_ids": True,
+            "request_id": f"tho-{uuid.uuid4().hex}",
+            "logprobs": 0,
         }
         if job.regex:
             body["structured_outputs"] = {"regex": job.regex}
@@ -168,15 +183,27 @@ class RemoteBackend(Backend):
             body["vllm_xargs"] = job.form.extra_args()
         if s.strategy == "greedy":
             return body | {"n": 1, "temperature": 0.0}
-        return body | {"n": 1, "temperature": float(s.temperature), "top_k": int(s.top_k or 0),
-                       "top_p": float(s.top_p if s.top_p is not None else 1.0),
-                       "seed": derive_seed(int(s.seed), candidate)}
+        return body | {
+            "n": 1,
+            "temperature": float(s.temperature),
+            "top_k": int(s.top_k or 0),
+            "top_p": float(s.top_p if s.top_p is not None else 1.0),
+            "seed": derive_seed(int(s.seed), candidate),
+        }
 
     async def _score_next(self, prefixes: list[list[int]]) -> list[dict[int, float]]:
         """Next-token log-probabilities over the whole vocabulary after each prefix."""
+
         async def one(prefix: list[int]) -> dict[int, float]:
-            answer = await self._post({"prompt": prefix, "max_tokens": 1, "temperature": 0.0, "logprobs": -1,
-                                       "return_tokens_as_token_ids": True})
+            answer = await self._post(
+                {
+                    "prompt": prefix,
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "logprobs": -1,
+                    "return_tokens_as_token_ids": True,
+                }
+            )
             top = answer["choices"][0]["logprobs"]["top_logprobs"][0]
             return {int(key.rsplit(":", 1)[1]): float(lp) for key, lp in top.items()}
 
@@ -231,4 +258,4 @@ class RemoteBackend(Backend):
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         ids = self._support.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return ids[-(self.max_model_len - 1):]
+        return ids[-(self.max_model_len - 1) :]

@@ -24,10 +24,18 @@ REPO = HERE.parent.parent
 TEST_DELAY_S = "0.05"
 TEST_BACKOFF_S = "0.1"
 #: Every poem of the fixture site that may be crawled (each exactly once).
-EXPECTED_SLUGS = frozenset({
-    "poem-chieu-que", "poem-mua-dem", "poem-cham-cham", "poem-dong-song",
-    "poem-nghi-chut", "poem-tro-lai", "poem-hoa-sen", "poem-canh-co",
-})
+EXPECTED_SLUGS = frozenset(
+    {
+        "poem-chieu-que",
+        "poem-mua-dem",
+        "poem-cham-cham",
+        "poem-dong-song",
+        "poem-nghi-chut",
+        "poem-tro-lai",
+        "poem-hoa-sen",
+        "poem-canh-co",
+    }
+)
 
 
 def load_server() -> ModuleType:
@@ -44,21 +52,44 @@ def load_server() -> ModuleType:
 
 def crawl_args(base_url: str, out: Path, *extra: str, delay: str = TEST_DELAY_S) -> list[str]:
     return [
-        "thivien", "--type", "2", "--max-pages", "10", "--out", str(out),
-        "--delay", delay, "--backoff", TEST_BACKOFF_S, "--page-timeout", "20",
-        "--base-url", base_url, "--no-progress", "-v", *extra,
+        "thivien",
+        "--type",
+        "2",
+        "--max-pages",
+        "10",
+        "--out",
+        str(out),
+        "--delay",
+        delay,
+        "--backoff",
+        TEST_BACKOFF_S,
+        "--page-timeout",
+        "20",
+        "--base-url",
+        base_url,
+        "--no-progress",
+        "-v",
+        *extra,
     ]
 
 
-def crawl(base_url: str, out: Path, *extra: str, delay: str = TEST_DELAY_S, timeout: float = 180) -> subprocess.CompletedProcess:
+def crawl(
+    base_url: str, out: Path, *extra: str, delay: str = TEST_DELAY_S, timeout: float = 180
+) -> subprocess.CompletedProcess:
     """Run ``python -m crawler`` to the end."""
     return subprocess.run(
         [sys.executable, "-m", "crawler", *crawl_args(base_url, out, *extra, delay=delay)],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
-def start_crawl(base_url: str, out: Path, log: Path, *, delay: str, crash_after_write: int | None = None) -> subprocess.Popen:
+def start_crawl(
+    base_url: str, out: Path, log: Path, *, delay: str, crash_after_write: int | None = None
+) -> subprocess.Popen:
     """Start the crawler in its own session, so that :func:`kill_hard` can take
     Chromium and chromedriver down with it. With ``crash_after_write=N`` it
     dies by itself after the N-th row (see the module docstring)."""
@@ -66,7 +97,10 @@ def start_crawl(base_url: str, out: Path, log: Path, *, delay: str, crash_after_
     with open(log, "ab") as sink:
         return subprocess.Popen(
             [sys.executable, *head, *crawl_args(base_url, out, delay=delay)],
-            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 

@@ -132,7 +132,11 @@ class FixtureSite:
             return 200, ".poem-content { white-space: normal; }\n", {"Content-Type": "text/css"}
         if path == "/searchpoem.php":
             page = int(query.get("Page", ["1"])[0])
-            name = f"listing-{page}.html" if query.get("PoemType") == [POEM_TYPE] and 1 <= page <= LAST_LISTING_PAGE else "listing-empty.html"
+            name = (
+                f"listing-{page}.html"
+                if query.get("PoemType") == [POEM_TYPE] and 1 <= page <= LAST_LISTING_PAGE
+                else "listing-empty.html"
+            )
             return 200, (PAGES / name).read_text(encoding="utf-8"), {}
         slug = path.rstrip("/").rsplit("/", 1)[-1]
         if slug == SLOW_SLUG:

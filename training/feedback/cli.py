@@ -14,20 +14,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = sub.add_parser("run", help="one round: export, train, gate, record, promote")
     r.add_argument("--db", type=Path, required=True)
     from training.feedback.loop import add_train_arguments
+
     add_train_arguments(r)
     s = sub.add_parser("simulate", help="simulated raters with a hidden taste, through the real bot core")
     from training.feedback.simulate import add_arguments as add_simulate_arguments
+
     add_simulate_arguments(s)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.feedback_command == "export":
         from training.feedback.export import export
+
         summary = export(args.db, args.out)
         print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "weights"))
         return 0
     if args.feedback_command == "run":
         from training.feedback.loop import run as run_round
+
         return run_round(args)
     from training.feedback.simulate import run as run_simulation
+
     return run_simulation(args)

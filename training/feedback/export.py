@@ -126,7 +126,7 @@ def _completion(prompt: str, form: str, text: str) -> str | None:
     if not lines:
         return None
     full = format_poem(form, lines)
-    return full[len(prompt):] if full.startswith(prompt) and len(full) > len(prompt) else None
+    return full[len(prompt) :] if full.startswith(prompt) and len(full) > len(prompt) else None
 
 
 def judge(db: sqlite3.Connection, window_s: float = REGENERATION_WINDOW_S) -> tuple[dict[int, Judged], dict]:
@@ -144,11 +144,15 @@ def judge(db: sqlite3.Connection, window_s: float = REGENERATION_WINDOW_S) -> tu
 
     # Joining users drops the poems of deleted users even if a row were left behind.
     cols = "p.id, p.prompt, p.form, p.text, p.opening"
-    until = max(db.execute("SELECT COALESCE(MAX(updated_at), '') FROM ratings").fetchone()[0],
-                db.execute("SELECT COALESCE(MAX(created_at), '') FROM regenerations").fetchone()[0])
-    for row in db.execute(f"SELECT {cols}, r.user_key, r.stars, r.updated_at FROM ratings r"
-                          " JOIN poems p ON p.id = r.poem_id JOIN users u ON u.key = p.user_key"
-                          " JOIN users ru ON ru.key = r.user_key ORDER BY p.id"):
+    until = max(
+        db.execute("SELECT COALESCE(MAX(updated_at), '') FROM ratings").fetchone()[0],
+        db.execute("SELECT COALESCE(MAX(created_at), '') FROM regenerations").fetchone()[0],
+    )
+    for row in db.execute(
+        f"SELECT {cols}, r.user_key, r.stars, r.updated_at FROM ratings r"
+        " JOIN poems p ON p.id = r.poem_id JOIN users u ON u.key = p.user_key"
+        " JOIN users ru ON ru.key = r.user_key ORDER BY p.id"
+    ):
         judged = poem(row)
         if judged is None:
             continue
@@ -157,9 +161,12 @@ def judge(db: sqlite3.Connection, window_s: float = REGENERATION_WINDOW_S) -> tu
         judged.ratings += 1
         rated_by.add((row["id"], row["user_key"]))
     regenerations = 0
-    for row in db.execute(f"SELECT {cols}, g.user_key, g.seconds_after, g.created_at FROM regenerations g"
-                          " JOIN poems p ON p.id = g.poem_id JOIN users u ON u.key = p.user_key"
-                          " WHERE g.seconds_after <= ? AND g.user_key = p.user_key ORDER BY p.id", (window_s,)):
+    for row in db.execute(
+        f"SELECT {cols}, g.user_key, g.seconds_after, g.created_at FROM regenerations g"
+        " JOIN poems p ON p.id = g.poem_id JOIN users u ON u.key = p.user_key"
+        " WHERE g.seconds_after <= ? AND g.user_key = p.user_key ORDER BY p.id",
+        (window_s,),
+    ):
         if (row["id"], row["user_key"]) in rated_by:
             continue  # their own rating says more
         judged = poem(row)
@@ -213,8 +220,15 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
             continue
         heldout = is_heldout(j.prompt)
         (out.kto_heldout if heldout else out.kto).append(
-            {"prompt": j.prompt, "completion": j.completion, "label": j.label, "weight": j.example_weight,
-             "form": j.form, "opening": j.opening})
+            {
+                "prompt": j.prompt,
+                "completion": j.completion,
+                "label": j.label,
+                "weight": j.example_weight,
+                "form": j.form,
+                "opening": j.opening,
+            }
+        )
         groups[j.prompt].append(j)
     for prompt, items in groups.items():
         liked = sorted((j for j in items if j.label), key=lambda j: -j.score)
@@ -222,8 +236,16 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
         pairs = [(a, b) for a in liked for b in disliked][:MAX_PAIRS_PER_PROMPT]
         target = out.dpo_heldout if is_heldout(prompt) else out.dpo
         for a, b in pairs:
-            target.append({"prompt": prompt, "chosen": a.completion, "rejected": b.completion,
-                           "weight": min(a.example_weight, b.example_weight), "form": a.form, "opening": a.opening})
+            target.append(
+                {
+                    "prompt": prompt,
+                    "chosen": a.completion,
+                    "rejected": b.completion,
+                    "weight": min(a.example_weight, b.example_weight),
+                    "form": a.form,
+                    "opening": a.opening,
+                }
+            )
     labelled = [j for j in poems.values() if j.label is not None]
     out.summary = {
         "until": info["until"],
@@ -233,10 +255,16 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
         "neutral": len(poems) - len(labelled),
         "ratings": sum(j.ratings for j in poems.values()),
         "implicit_signals": info["implicit_signals"],
-        "kto": len(out.kto), "dpo": len(out.dpo),
-        "kto_heldout": len(out.kto_heldout), "dpo_heldout": len(out.dpo_heldout),
-        "weights": {"rating": 1.0, "regeneration": round(IMPLICIT_WEIGHT, 4), "max_example": MAX_WEIGHT,
-                    "regeneration_window_s": window_s},
+        "kto": len(out.kto),
+        "dpo": len(out.dpo),
+        "kto_heldout": len(out.kto_heldout),
+        "dpo_heldout": len(out.dpo_heldout),
+        "weights": {
+            "rating": 1.0,
+            "regeneration": round(IMPLICIT_WEIGHT, 4),
+            "max_example": MAX_WEIGHT,
+            "regeneration_window_s": window_s,
+        },
     }
     return out
 
@@ -244,11 +272,12 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
 def write(export: Export, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in zip(FILES, (export.kto, export.dpo, export.kto_heldout, export.dpo_heldout)):
+    for name, rows in zip(FILES, (export.kto, export.dpo, export.kto_heldout, export.dpo_heldout), strict=False):
         with open(out_dir / name, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    (out_dir / "summary.json").write_text(json.dumps(export.summary, ensure_ascii=False, indent=1) + "\n",
-                                          encoding="utf-8")
+    (out_dir / "summary.json").write_text(
+        json.dumps(export.summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     return out_dir
 
 
@@ -264,5 +293,3 @@ def export(db_path: str | Path, out_dir: str | Path, window_s: float = REGENERAT
     result = build(db_path, window_s)
     write(result, out_dir)
     return result.summary
-
-

@@ -60,8 +60,10 @@ class GateResult:
     def table(self) -> str:
         rows = [f"{'check':<34} {'serving':>10} {'candidate':>10}  {'limit':<22} ok"]
         for name, c in self.checks.items():
-            rows.append(f"{name:<34} {_fmt(c['serving']):>10} {_fmt(c['candidate']):>10}  {c['limit']:<22} "
-                        f"{'yes' if c['ok'] else 'NO'}")
+            rows.append(
+                f"{name:<34} {_fmt(c['serving']):>10} {_fmt(c['candidate']):>10}  {c['limit']:<22} "
+                f"{'yes' if c['ok'] else 'NO'}"
+            )
         rows.append("gate: " + ("PASSED" if self.passed else "FAILED"))
         return "\n".join(rows)
 
@@ -75,11 +77,11 @@ class Scorer:
 
     def __init__(self, model_dir: str | Path, threads: int | None = None):
         from transformers import AutoTokenizer, GPT2LMHeadModel
+
         if threads:
             torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True,
-                                                     dtype=torch.float32).eval()
+        self.model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
         self.context = self.model.config.n_positions
 
     def _ids(self, text: str) -> list[int]:
@@ -96,12 +98,12 @@ class Scorer:
         ids = torch.tensor([full])
         logp = torch.log_softmax(self.model(input_ids=ids).logits[0, :-1].float(), dim=-1)
         targets = ids[0, 1:]
-        return float(logp[torch.arange(start - 1, len(full) - 1), targets[start - 1:]].sum())
+        return float(logp[torch.arange(start - 1, len(full) - 1), targets[start - 1 :]].sum())
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -120,9 +122,13 @@ def pair_accuracy(candidate: Scorer, serving: Scorer, pairs: list[dict]) -> dict
     n = len(pairs)
     if not n:
         return {"pairs": 0}
-    return {"pairs": n, "reward_accuracy_candidate": round(reward / n, 4), "reward_accuracy_serving": 0.5,
-            "likelihood_accuracy_candidate": round(cand_ll / n, 4),
-            "likelihood_accuracy_serving": round(serv_ll / n, 4)}
+    return {
+        "pairs": n,
+        "reward_accuracy_candidate": round(reward / n, 4),
+        "reward_accuracy_serving": 0.5,
+        "likelihood_accuracy_candidate": round(cand_ll / n, 4),
+        "likelihood_accuracy_serving": round(serv_ll / n, 4),
+    }
 
 
 def _win(margin: float) -> float:
@@ -133,6 +139,7 @@ def form_metrics(model_dir: Path, settings: EvalSettings, test: list[CleanPoem],
     """The form checker on poems written by the real engine, via training.evaluate."""
     from training.evaluate import generate_eval
     from training.generate import openings
+
     by_form = openings(test, training_lines, tuple(settings.forms), settings.n_openings)
     results, _ = asyncio.run(generate_eval(Path(model_dir), by_form, training_lines, settings.threads))
     return summarise_generation(results)
@@ -144,7 +151,8 @@ def summarise_generation(results: dict) -> dict:
     return {
         "constrained_total": {f: r["total"] for f, r in constrained.items()},
         "constrained_copy_rate": round(sum(r["copy_rate"] * r["n"] for r in constrained.values()) / n_con, 4)
-        if n_con else 0.0,
+        if n_con
+        else 0.0,
         "unconstrained_total": round(sum(r["total"] for r in free.values()) / len(free), 4) if free else 0.0,
         "unconstrained_copy_rate": round(max((r["copy_rate"] for r in free.values()), default=0.0), 4),
         "detail": results,
@@ -154,6 +162,7 @@ def summarise_generation(results: dict) -> dict:
 def measure(model_dir: Path, settings: EvalSettings, test: list[CleanPoem], training_lines: set[str]) -> dict:
     # The same measure as `python -m training evaluate` (training.likelihood), on the same plain test poems.
     from training.likelihood import cross_entropy_per_syllable, eval_poems
+
     ce = cross_entropy_per_syllable(model_dir, eval_poems(test, settings.ce_poems))
     out = {"ce_per_syllable": ce["nats_per_syllable"]}
     out.update(form_metrics(model_dir, settings, test, training_lines))
@@ -168,37 +177,64 @@ def judge(serving: dict, candidate: dict, pairs: dict) -> GateResult:
         checks[name] = {"serving": s, "candidate": c, "limit": limit, "ok": bool(ok)}
 
     s_ce, c_ce = serving["ce_per_syllable"], candidate["ce_per_syllable"]
-    check("ce_per_syllable", s_ce, c_ce, f"<= serving x {CE_RATIO_LIMIT}",
-          math.isfinite(c_ce) and c_ce <= s_ce * CE_RATIO_LIMIT)
+    check(
+        "ce_per_syllable",
+        s_ce,
+        c_ce,
+        f"<= serving x {CE_RATIO_LIMIT}",
+        math.isfinite(c_ce) and c_ce <= s_ce * CE_RATIO_LIMIT,
+    )
     for form, s_total in serving["constrained_total"].items():
         c_total = candidate["constrained_total"].get(form, 0.0)
-        check(f"constrained_total.{form}", s_total, c_total, f">= serving - {FORM_TOLERANCE}",
-              c_total >= s_total - FORM_TOLERANCE)
-    check("constrained_copy_rate", serving["constrained_copy_rate"], candidate["constrained_copy_rate"],
-          f"<= {COPY_RATE_LIMIT}", candidate["constrained_copy_rate"] <= COPY_RATE_LIMIT)
-    check("unconstrained_total", serving["unconstrained_total"], candidate["unconstrained_total"],
-          f">= serving - {UNCONSTRAINED_DROP_LIMIT}",
-          candidate["unconstrained_total"] >= serving["unconstrained_total"] - UNCONSTRAINED_DROP_LIMIT)
+        check(
+            f"constrained_total.{form}",
+            s_total,
+            c_total,
+            f">= serving - {FORM_TOLERANCE}",
+            c_total >= s_total - FORM_TOLERANCE,
+        )
+    check(
+        "constrained_copy_rate",
+        serving["constrained_copy_rate"],
+        candidate["constrained_copy_rate"],
+        f"<= {COPY_RATE_LIMIT}",
+        candidate["constrained_copy_rate"] <= COPY_RATE_LIMIT,
+    )
+    check(
+        "unconstrained_total",
+        serving["unconstrained_total"],
+        candidate["unconstrained_total"],
+        f">= serving - {UNCONSTRAINED_DROP_LIMIT}",
+        candidate["unconstrained_total"] >= serving["unconstrained_total"] - UNCONSTRAINED_DROP_LIMIT,
+    )
     if pairs.get("pairs"):
-        check("heldout_pair_accuracy", pairs["reward_accuracy_serving"], pairs["reward_accuracy_candidate"],
-              f"> serving ({pairs['pairs']} pairs)",
-              pairs["reward_accuracy_candidate"] > pairs["reward_accuracy_serving"])
+        check(
+            "heldout_pair_accuracy",
+            pairs["reward_accuracy_serving"],
+            pairs["reward_accuracy_candidate"],
+            f"> serving ({pairs['pairs']} pairs)",
+            pairs["reward_accuracy_candidate"] > pairs["reward_accuracy_serving"],
+        )
     else:
         check("heldout_pair_accuracy", None, None, "needs held-out pairs", False)
     return GateResult(all(c["ok"] for c in checks.values()), checks, serving, candidate)
 
 
-def evaluate_pair(serving_dir: Path, candidate_dir: Path, heldout_pairs: list[dict], settings: EvalSettings,
-                  serving_figures: dict | None = None) -> GateResult:
+def evaluate_pair(
+    serving_dir: Path,
+    candidate_dir: Path,
+    heldout_pairs: list[dict],
+    settings: EvalSettings,
+    serving_figures: dict | None = None,
+) -> GateResult:
     """Measure both models (or reuse the serving model's figures) and judge the candidate."""
     from training.generate import training_line_set
+
     test = read_split(settings.data_dir / "test.jsonl")
     training_lines = training_line_set(read_split(settings.data_dir / "train.jsonl"))
     serving = serving_figures or measure(serving_dir, settings, test, training_lines)
     candidate = measure(candidate_dir, settings, test, training_lines)
-    pairs = pair_accuracy(Scorer(candidate_dir, settings.threads), Scorer(serving_dir, settings.threads),
-                          heldout_pairs)
+    pairs = pair_accuracy(Scorer(candidate_dir, settings.threads), Scorer(serving_dir, settings.threads), heldout_pairs)
     result = judge(serving, candidate, pairs)
-    result.checks["heldout_pair_accuracy"].update(
-        {k: v for k, v in pairs.items() if k.startswith("likelihood")})
+    result.checks["heldout_pair_accuracy"].update({k: v for k, v in pairs.items() if k.startswith("likelihood")})
     return result

@@ -75,8 +75,11 @@ def replay_texts(data_dir: Path, n: int, seed: int) -> list[str]:
     if n <= 0:
         return []
     poems = read_split(data_dir / "train.jsonl")
-    texts = [format_poem(form, lines) for poem in random.Random(seed).sample(poems, min(len(poems), n))
-             for form, lines in chunks(poem)[:1]]
+    texts = [
+        format_poem(form, lines)
+        for poem in random.Random(seed).sample(poems, min(len(poems), n))
+        for form, lines in chunks(poem)[:1]
+    ]
     return texts[:n]
 
 
@@ -97,6 +100,7 @@ async def _serving(store, settings: RoundSettings) -> tuple[str, Path]:
         return serving.version, Path(serving.path)
     if settings.model is None:
         from bot.config import default_model_dir
+
         settings.model = default_model_dir()
     info = read_model_info(settings.model)
     return info.version, info.path
@@ -109,14 +113,18 @@ def last_export_until(versions) -> str | None:
 
 async def run_round(settings: RoundSettings) -> RoundResult:
     from bot.store import Store
+
     async with Store(settings.db) as store:
         versions = await store.list_model_versions()
         parent, parent_dir = await _serving(store, settings)
     since = last_export_until(versions)
     new = fx.count_new_signals(settings.db, since)
     if new < settings.min_new:
-        return RoundResult("skipped", f"too little new feedback: {new} new ratings and /tholai since "
-                                      f"{since or 'the start'}, a round needs {settings.min_new}; nothing changed")
+        return RoundResult(
+            "skipped",
+            f"too little new feedback: {new} new ratings and /tholai since "
+            f"{since or 'the start'}, a round needs {settings.min_new}; nothing changed",
+        )
     models_dir = settings.models_dir or settings.work / "feedback" / "models"
     version = next_version(parent, {v.version for v in versions}, models_dir)
     round_dir = settings.work / "feedback" / version
@@ -125,39 +133,69 @@ async def run_round(settings: RoundSettings) -> RoundResult:
     summary = export.summary
     train_rows = export.kto if settings.train.method == "kto" else export.dpo
     if len(train_rows) < settings.min_examples or len(export.dpo_heldout) < settings.min_heldout_pairs:
-        return RoundResult("skipped", f"too little feedback to learn from: {len(train_rows)} "
-                                      f"{settings.train.method} training examples (need {settings.min_examples}), "
-                                      f"{len(export.dpo_heldout)} held-out pairs (need {settings.min_heldout_pairs});"
-                                      " nothing changed")
+        return RoundResult(
+            "skipped",
+            f"too little feedback to learn from: {len(train_rows)} "
+            f"{settings.train.method} training examples (need {settings.min_examples}), "
+            f"{len(export.dpo_heldout)} held-out pairs (need {settings.min_heldout_pairs});"
+            " nothing changed",
+        )
     data_dir = ensure_data(settings.eval.data_dir)
-    print(f"round {version}: {new} new signals; training on {len(train_rows)} {settings.train.method} examples "
-          f"from {parent}")
+    print(
+        f"round {version}: {new} new signals; training on {len(train_rows)} {settings.train.method} examples "
+        f"from {parent}"
+    )
     out_dir = models_dir / version
     training = await asyncio.to_thread(
-        retrain, parent_dir, round_dir / "export", out_dir, version,
+        retrain,
+        parent_dir,
+        round_dir / "export",
+        out_dir,
+        version,
         replay_texts(data_dir, settings.replay_poems, settings.train.seed + len(versions)),
-        settings.train, summary)
-    serving_figures = next((v.metrics.get("figures") for v in versions if v.version == parent
-                            and v.metrics.get("eval") == _eval_key(settings.eval)), None)
-    gate = await asyncio.to_thread(evaluate_pair, parent_dir, out_dir, export.dpo_heldout, settings.eval,
-                                   serving_figures)
+        settings.train,
+        summary,
+    )
+    serving_figures = next(
+        (
+            v.metrics.get("figures")
+            for v in versions
+            if v.version == parent and v.metrics.get("eval") == _eval_key(settings.eval)
+        ),
+        None,
+    )
+    gate = await asyncio.to_thread(
+        evaluate_pair, parent_dir, out_dir, export.dpo_heldout, settings.eval, serving_figures
+    )
     print(gate.table())
-    metrics = {"parent": parent, "feedback": summary, "training": training, "gate": gate.as_dict(),
-               "figures": _figures(gate.candidate), "eval": _eval_key(settings.eval)}
+    metrics = {
+        "parent": parent,
+        "feedback": summary,
+        "training": training,
+        "gate": gate.as_dict(),
+        "figures": _figures(gate.candidate),
+        "eval": _eval_key(settings.eval),
+    }
     async with Store(settings.db) as store:
         if serving_figures is None and (pv := await store.get_model_version(parent)) is not None:
             # Keep the serving model's figures, so the next round need not measure it again.
-            await store.record_model_version(parent, pv.path, {**pv.metrics, "figures": _figures(gate.serving),
-                                                               "eval": _eval_key(settings.eval)}, pv.status)
+            await store.record_model_version(
+                parent,
+                pv.path,
+                {**pv.metrics, "figures": _figures(gate.serving), "eval": _eval_key(settings.eval)},
+                pv.status,
+            )
         status = "candidate" if gate.passed else "rejected"
         await store.record_model_version(version, str(out_dir.resolve()), metrics, status=status)
         if gate.passed and settings.promote:
             # What `python -m bot swap` does: the running bots' watchers swap to it live.
             await store.record_model_version(version, str(out_dir.resolve()), metrics, status="serving")
             status = "promoted"
-    message = {"promoted": f"{version} passed the gate and is now the serving model",
-               "candidate": f"{version} passed the gate; recorded as a candidate (not promoted)",
-               "rejected": f"{version} failed the gate; recorded as rejected, {parent} keeps serving"}[status]
+    message = {
+        "promoted": f"{version} passed the gate and is now the serving model",
+        "candidate": f"{version} passed the gate; recorded as a candidate (not promoted)",
+        "rejected": f"{version} failed the gate; recorded as rejected, {parent} keeps serving",
+    }[status]
     return RoundResult(status, message, version, out_dir, metrics)
 
 
@@ -167,21 +205,44 @@ def _figures(measured: dict) -> dict:
 
 def _eval_key(settings: EvalSettings) -> dict:
     """What the figures were measured on: figures are reused only for the same data and sizes."""
-    return {"data": str(Path(settings.data_dir).resolve()), "ce_poems": settings.ce_poems,
-            "n_openings": settings.n_openings, "forms": list(settings.forms)}
+    return {
+        "data": str(Path(settings.data_dir).resolve()),
+        "ce_poems": settings.ce_poems,
+        "n_openings": settings.n_openings,
+        "forms": list(settings.forms),
+    }
 
 
 def settings_from_args(args) -> RoundSettings:
-    train = TrainSettings(method=args.method, steps=args.steps, batch_size=args.batch_size,
-                          learning_rate=args.lr, beta=args.beta, replay_weight=args.replay_weight,
-                          seed=args.seed, threads=args.threads)
-    evaluation = EvalSettings(data_dir=args.data or Path(args.work) / "data", ce_poems=args.ce_poems,
-                              n_openings=args.n_openings, threads=args.threads or None)
-    return RoundSettings(db=args.db, work=Path(args.work), models_dir=args.models_dir, model=args.model,
-                         min_new=args.min_new, min_examples=args.min_examples,
-                         min_heldout_pairs=args.min_heldout_pairs, replay_poems=args.replay_poems,
-                         promote=not args.no_promote,
-                         train=train, eval=evaluation)
+    train = TrainSettings(
+        method=args.method,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        beta=args.beta,
+        replay_weight=args.replay_weight,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    evaluation = EvalSettings(
+        data_dir=args.data or Path(args.work) / "data",
+        ce_poems=args.ce_poems,
+        n_openings=args.n_openings,
+        threads=args.threads or None,
+    )
+    return RoundSettings(
+        db=args.db,
+        work=Path(args.work),
+        models_dir=args.models_dir,
+        model=args.model,
+        min_new=args.min_new,
+        min_examples=args.min_examples,
+        min_heldout_pairs=args.min_heldout_pairs,
+        replay_poems=args.replay_poems,
+        promote=not args.no_promote,
+        train=train,
+        eval=evaluation,
+    )
 
 
 def add_train_arguments(p) -> None:

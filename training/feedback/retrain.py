@@ -82,7 +82,9 @@ class ReplayBatches:
     """Endless shuffled batches of tokenised corpus poems, padded on the right."""
 
     def __init__(self, texts: list[str], tokenizer, batch: int, max_length: int, seed: int):
-        self.rows = [ids[:max_length] for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if len(ids) > 1]
+        self.rows = [
+            ids[:max_length] for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if len(ids) > 1
+        ]
         self.batch, self.pad = batch, tokenizer.pad_token_id or 0
         self.rng = random.Random(seed)
 
@@ -92,8 +94,8 @@ class ReplayBatches:
         ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r)
-            mask[i, :len(r)] = 1
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
         return ids.to(device), mask.to(device)
 
 
@@ -105,8 +107,9 @@ def _with_replay(trainer_class):
         replay_weight: float = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                       num_items_in_batch=num_items_in_batch)
+            out = super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
             if self.replay is None or not self.replay_weight or not model.training:
                 return out
             loss, extra = out if return_outputs else (out, None)
@@ -121,6 +124,7 @@ def _with_replay(trainer_class):
 
 def _load(model_dir: Path):
     from transformers import AutoTokenizer, GPT2LMHeadModel
+
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -130,19 +134,34 @@ def _load(model_dir: Path):
 
 def _trainer(settings: TrainSettings, model, ref, tokenizer, rows: list[dict], out: Path):
     from datasets import Dataset
-    common = dict(output_dir=str(out), max_steps=settings.steps, per_device_train_batch_size=settings.batch_size,
-                  learning_rate=settings.learning_rate, beta=settings.beta, max_length=settings.max_length,
-                  lr_scheduler_type="constant_with_warmup", warmup_steps=min(10, settings.steps // 10),
-                  logging_steps=max(1, settings.steps // 10), save_strategy="no", report_to=[], seed=settings.seed,
-                  use_cpu=not torch.cuda.is_available(), disable_tqdm=True, dataloader_num_workers=0)
+
+    common = dict(
+        output_dir=str(out),
+        max_steps=settings.steps,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        beta=settings.beta,
+        max_length=settings.max_length,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=min(10, settings.steps // 10),
+        logging_steps=max(1, settings.steps // 10),
+        save_strategy="no",
+        report_to=[],
+        seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
     if settings.method == "kto":
         from trl import KTOConfig, KTOTrainer
+
         examples = weighted(rows, ("prompt", "completion", "label"), settings.seed)
         config = KTOConfig(**common, **kto_class_weights(examples))
         dataset = Dataset.from_list(examples)
         cls = _with_replay(KTOTrainer)
     elif settings.method == "dpo":
         from trl import DPOConfig, DPOTrainer
+
         config = DPOConfig(**common)
         dataset = Dataset.from_list(weighted(rows, ("prompt", "chosen", "rejected"), settings.seed))
         cls = _with_replay(DPOTrainer)
@@ -151,8 +170,15 @@ def _trainer(settings: TrainSettings, model, ref, tokenizer, rows: list[dict], o
     return cls(model=model, ref_model=ref, args=config, train_dataset=dataset, processing_class=tokenizer)
 
 
-def retrain(serving_dir: str | Path, export_dir: str | Path, out_dir: str | Path, version: str,
-            replay_texts: list[str], settings: TrainSettings | None = None, feedback: dict | None = None) -> dict:
+def retrain(
+    serving_dir: str | Path,
+    export_dir: str | Path,
+    out_dir: str | Path,
+    version: str,
+    replay_texts: list[str],
+    settings: TrainSettings | None = None,
+    feedback: dict | None = None,
+) -> dict:
     """Train a candidate from the serving model; returns what happened (steps, losses, seconds)."""
     settings = settings or TrainSettings()
     serving_dir, export_dir, out_dir = Path(serving_dir), Path(export_dir), Path(out_dir)
@@ -169,19 +195,26 @@ def retrain(serving_dir: str | Path, export_dir: str | Path, out_dir: str | Path
     with tempfile.TemporaryDirectory(prefix="tho-feedback-") as scratch:
         trainer = _trainer(settings, model, ref, tokenizer, rows, Path(scratch))
         if replay_texts and settings.replay_weight:
-            trainer.replay = ReplayBatches(replay_texts, tokenizer, settings.replay_batch, settings.max_length,
-                                           settings.seed)
+            trainer.replay = ReplayBatches(
+                replay_texts, tokenizer, settings.replay_batch, settings.max_length, settings.seed
+            )
             trainer.replay_weight = settings.replay_weight
         result = trainer.train()
         history = [h for h in trainer.state.log_history if "loss" in h]
     seconds = time.perf_counter() - t0
     _save(trainer.model, serving_dir, out_dir)
-    report = {"method": settings.method, "steps": settings.steps, "examples": len(rows),
-              "learning_rate": settings.learning_rate, "beta": settings.beta, "replay_weight": settings.replay_weight,
-              "replay_poems": len(replay_texts), "train_loss": round(float(result.training_loss), 4),
-              "last_logged": {k: round(v, 4) for k, v in (history[-1] if history else {}).items()
-                              if isinstance(v, float)},
-              "seconds": round(seconds, 1)}
+    report = {
+        "method": settings.method,
+        "steps": settings.steps,
+        "examples": len(rows),
+        "learning_rate": settings.learning_rate,
+        "beta": settings.beta,
+        "replay_weight": settings.replay_weight,
+        "replay_poems": len(replay_texts),
+        "train_loss": round(float(result.training_loss), 4),
+        "last_logged": {k: round(v, 4) for k, v in (history[-1] if history else {}).items() if isinstance(v, float)},
+        "seconds": round(seconds, 1),
+    }
     write_metadata(out_dir, version, parent=info.version, feedback=feedback or {}, training=report)
     return report
 
@@ -192,8 +225,9 @@ def _save(model, serving_dir: Path, out_dir: Path) -> None:
     for path in serving_dir.iterdir():
         if path.is_file() and path.name not in NOT_COPIED and not path.name.endswith(WEIGHT_FILES):
             shutil.copy2(path, out_dir / path.name)
-    generation = (out_dir / "generation_config.json").read_bytes() if (out_dir / "generation_config.json").is_file() \
-        else None
+    generation = (
+        (out_dir / "generation_config.json").read_bytes() if (out_dir / "generation_config.json").is_file() else None
+    )
     config = json.loads((serving_dir / "config.json").read_text(encoding="utf-8"))
     dtype = config.get("dtype") or config.get("torch_dtype")
     model = model.to(torch.float16) if dtype == "float16" else model

@@ -33,21 +33,60 @@ from engine.prosody import syllables
 
 TASTES: dict[str, frozenset[str]] = {
     # The sea: the example.
-    "sea": frozenset(["biển", "sóng", "thuyền", "bến", "khơi", "cát", "bờ", "buồm", "ghe", "cảng", "đảo", "hải", "triều", "chài", "lưới", "muối"]),
+    "sea": frozenset(
+        [
+            "biển",
+            "sóng",
+            "thuyền",
+            "bến",
+            "khơi",
+            "cát",
+            "bờ",
+            "buồm",
+            "ghe",
+            "cảng",
+            "đảo",
+            "hải",
+            "triều",
+            "chài",
+            "lưới",
+            "muối",
+        ]
+    ),
     # The moon and the night: a second, unrelated theme.
     "moon": frozenset(["trăng", "đêm", "sao", "khuya", "nguyệt", "tối", "mờ", "sương"]),
 }
 
 # Our own opening lines (5 syllables -> 5 chữ, 6 -> lục bát), none with a taste word.
 OPENINGS = [
-    "Sáng nay trời trở gió", "Phố cũ mưa giăng mắc", "Bên hiên nhà mẹ đợi", "Con đò chiều lặng lẽ",
-    "Tiếng ve gọi mùa hạ", "Mùa xuân về trên phố", "Quê hương mùa lúa chín", "Em đi qua ngõ nhỏ",
-    "Chiều nay ta ngồi đợi", "Tóc mẹ đã bạc rồi", "Ngày xưa ta còn nhỏ", "Hàng cây đứng im lìm",
-    "Lá rơi đầy lối cũ", "Ta về thăm phố núi", "Hoa gạo nở đầu làng", "Cánh cò bay lả lướt",
-    "Đường về quê ngoại mùa đông", "Chiều nghiêng bóng nắng bên sông", "Mẹ ngồi vá áo bên thềm",
-    "Gió đưa hương lúa qua đồng", "Người đi để lại câu thề", "Mùa thu lá đổ bên thềm",
-    "Ai về xứ Huế cùng ta", "Lặng nghe tiếng hát ru hời", "Tháng giêng hoa nở khắp vườn",
-    "Nhớ ai ngồi đợi bên cầu", "Cha đi cày sớm ngoài đồng", "Thương em áo trắng học trò",
+    "Sáng nay trời trở gió",
+    "Phố cũ mưa giăng mắc",
+    "Bên hiên nhà mẹ đợi",
+    "Con đò chiều lặng lẽ",
+    "Tiếng ve gọi mùa hạ",
+    "Mùa xuân về trên phố",
+    "Quê hương mùa lúa chín",
+    "Em đi qua ngõ nhỏ",
+    "Chiều nay ta ngồi đợi",
+    "Tóc mẹ đã bạc rồi",
+    "Ngày xưa ta còn nhỏ",
+    "Hàng cây đứng im lìm",
+    "Lá rơi đầy lối cũ",
+    "Ta về thăm phố núi",
+    "Hoa gạo nở đầu làng",
+    "Cánh cò bay lả lướt",
+    "Đường về quê ngoại mùa đông",
+    "Chiều nghiêng bóng nắng bên sông",
+    "Mẹ ngồi vá áo bên thềm",
+    "Gió đưa hương lúa qua đồng",
+    "Người đi để lại câu thề",
+    "Mùa thu lá đổ bên thềm",
+    "Ai về xứ Huế cùng ta",
+    "Lặng nghe tiếng hát ru hời",
+    "Tháng giêng hoa nở khắp vườn",
+    "Nhớ ai ngồi đợi bên cầu",
+    "Cha đi cày sớm ngoài đồng",
+    "Thương em áo trắng học trò",
 ]
 
 
@@ -112,9 +151,14 @@ async def rate_round(core, store, raters: list[Rater], n_poems: int, concurrency
 
     await asyncio.gather(*(person(items) for items in by_rater.values()))
     versions = sorted({v for _, v in seen})
-    return {"poems": len(seen), "taste_share": round(sum(1 for liked, _ in seen if liked) / max(1, len(seen)), 4),
-            "mean_stars": round(sum(given) / max(1, len(given)), 3), "ratings": len(given), "tholai": retries,
-            "model_versions": versions}
+    return {
+        "poems": len(seen),
+        "taste_share": round(sum(1 for liked, _ in seen if liked) / max(1, len(seen)), 4),
+        "mean_stars": round(sum(given) / max(1, len(given)), 3),
+        "ratings": len(given),
+        "tholai": retries,
+        "model_versions": versions,
+    }
 
 
 async def simulate(args) -> dict:
@@ -122,11 +166,12 @@ async def simulate(args) -> dict:
     from bot.runtime import open_runtime
     from training.feedback.loop import run_round, settings_from_args
 
+    # Before anything runs on the loop: plain blocking set-up is fine here.
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     db = work / f"simulate-{args.taste}.db"
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+        Path(f"{db}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
     args.db = db
     round_settings = settings_from_args(args)
     round_settings.models_dir = args.models_dir or work / f"models-{args.taste}"
@@ -137,8 +182,10 @@ async def simulate(args) -> dict:
     settings = Settings(**settings_kwargs)
     round_settings.model = settings.model
     master = random.Random(args.seed)
-    raters = [Rater(f"console:rater{i}", TASTES[args.taste], random.Random(master.random()), args.retry_rate)
-              for i in range(args.raters)]
+    raters = [
+        Rater(f"console:rater{i}", TASTES[args.taste], random.Random(master.random()), args.retry_rate)
+        for i in range(args.raters)
+    ]
     report: dict = {"taste": args.taste, "taste_words": sorted(TASTES[args.taste]), "rounds": []}
     async with open_runtime(settings) as rt:
         for k in range(args.rounds + 1):
@@ -146,14 +193,22 @@ async def simulate(args) -> dict:
             serving = rt.engine.model_version
             seen = await rate_round(rt.core, rt.store, raters, args.poems, args.concurrency, args.seed * 1000 + k)
             row = {"round": k, "serving": serving, **seen, "seconds_rating": round(time.perf_counter() - t0, 1)}
-            print(f"round {k}: {serving} wrote {seen['poems']} poems, taste share {seen['taste_share']:.1%}, "
-                  f"mean stars {seen['mean_stars']}", flush=True)
+            print(
+                f"round {k}: {serving} wrote {seen['poems']} poems, taste share {seen['taste_share']:.1%}, "
+                f"mean stars {seen['mean_stars']}",
+                flush=True,
+            )
             if k < args.rounds:
                 t1 = time.perf_counter()
                 result = await run_round(round_settings)
                 print(result.message, flush=True)
-                row.update({"round_status": result.status, "candidate": result.version,
-                            "seconds_round": round(time.perf_counter() - t1, 1)})
+                row.update(
+                    {
+                        "round_status": result.status,
+                        "candidate": result.version,
+                        "seconds_round": round(time.perf_counter() - t1, 1),
+                    }
+                )
                 if result.status == "promoted":
                     for _ in range(600):  # the watcher swaps within THO_MODEL_WATCH_SECONDS
                         if rt.engine.model_version == result.version:
@@ -178,28 +233,38 @@ async def simulate(args) -> dict:
 
 
 def table(report: dict) -> str:
-    rows = [f"taste {report['taste']}: " + ", ".join(report["taste_words"]),
-            "| round | serving model | poems | taste share | mean ★ | CE/syllable | constrained total | round result |",
-            "| --: | --- | --: | --: | --: | --: | --- | --- |"]
+    rows = [
+        f"taste {report['taste']}: " + ", ".join(report["taste_words"]),
+        "| round | serving model | poems | taste share | mean ★ | CE/syllable | constrained total | round result |",
+        "| --: | --- | --: | --: | --: | --: | --- | --- |",
+    ]
     for r in report["rounds"]:
         totals = " ".join(f"{f} {v:.3f}" for f, v in (r.get("constrained_total") or {}).items())
         ce = f"{r['ce_per_syllable']:.4f}" if r.get("ce_per_syllable") is not None else "-"
-        rows.append(f"| {r['round']} | {r['serving']} | {r['poems']} | {r['taste_share']:.1%} | {r['mean_stars']} | "
-                    f"{ce} | {totals or '-'} | {r.get('round_status', '(measured only)')} |")
+        rows.append(
+            f"| {r['round']} | {r['serving']} | {r['poems']} | {r['taste_share']:.1%} | {r['mean_stars']} | "
+            f"{ce} | {totals or '-'} | {r.get('round_status', '(measured only)')} |"
+        )
     rows.append(f"taste share, last round / round 0: {report['taste_share_ratio']}")
     return "\n".join(rows)
 
 
 def add_arguments(p) -> None:
     from training.feedback.loop import add_train_arguments
+
     p.add_argument("--taste", choices=sorted(TASTES), default="sea")
     p.add_argument("--rounds", type=int, default=3, help="training rounds (one more round is measured at the end)")
     p.add_argument("--poems", type=int, default=300, help="poems the raters ask for per round")
     p.add_argument("--raters", type=int, default=8)
     p.add_argument("--retry-rate", type=float, default=0.3, help="chance a rater presses /tholai on a disliked poem")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--sim-work", dest="sim_work", type=Path, default=None,
-                   help="where the database, rounds and candidates go (default <work>/simulate)")
+    p.add_argument(
+        "--sim-work",
+        dest="sim_work",
+        type=Path,
+        default=None,
+        help="where the database, rounds and candidates go (default <work>/simulate)",
+    )
     add_train_arguments(p)
     p.set_defaults(min_new=20)
 

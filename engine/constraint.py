@@ -27,6 +27,7 @@ from engine.prompt import LINE_SEPARATOR, prompt_for
 from engine.prosody import (
     BASE_VOWELS,
     OBLIQUE_VOWELS,
+    ONSETS,
     ToneClass,
     rhyme_key,
     split_syllable,
@@ -53,39 +54,10 @@ _PUNCT_MID = r"(,)?"
 _PUNCT = r"(,|\.|!|\?|;|:|\.\.\.)?"
 _MAX_CHARS_PER_SYLLABLE = 1 + MAX_SYLLABLE_LETTERS + 3  # space, letters, "..."
 
-# Onsets and codas as Vietnamese spells them; the vowels between them form
-# the nucleus (glides included, "oa", "uyê", "ươi").
-_ONSETS = (
-    "ngh",
-    "ng",
-    "nh",
-    "ch",
-    "gh",
-    "gi",
-    "kh",
-    "ph",
-    "qu",
-    "th",
-    "tr",
-    "b",
-    "c",
-    "d",
-    "đ",
-    "g",
-    "h",
-    "k",
-    "l",
-    "m",
-    "n",
-    "p",
-    "r",
-    "s",
-    "t",
-    "v",
-    "x",
-)
+# Onsets (prosody.ONSETS) and codas as Vietnamese spells them; the vowels between
+# them form the nucleus (glides included, "oa", "uyê", "ươi").
 _CODAS = ("ng", "nh", "ch", "c", "m", "n", "p", "t")
-_ONSET = "(" + "|".join(_ONSETS + tuple(o.capitalize() for o in _ONSETS)) + ")"
+_ONSET = "(" + "|".join(ONSETS + tuple(o.capitalize() for o in ONSETS)) + ")"
 _CODA = "(" + "|".join(_CODAS) + ")?"
 
 # A syllable is onset + nucleus (1-3 vowels) + coda, may start with a capital
@@ -178,7 +150,7 @@ def _spelled_rhyme(partner: str) -> str:
     # Repeating the partner's onset would mostly repeat the partner itself,
     # which is not a rhyme; a partner with no onset excludes the bare rime.
     own_onset, _, _ = split_syllable(partner)
-    onsets = [o for o in _ONSETS if o != own_onset and not (own_onset == "q" and o == "qu")]
+    onsets = [o for o in ONSETS if o != own_onset and not (own_onset == "q" and o == "qu")]
     # The medial glide, spelt as prosody.split_syllable reads it: o before a/ă/e,
     # u before â/ê/y/ơ; "qu" carries its own glide and takes none.
     groups: dict[str, list[str]] = {}

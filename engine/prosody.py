@@ -68,35 +68,10 @@ class ToneClass(enum.Enum):
 
 
 # Onsets, longest first so "ngh" wins over "ng" and "n".
-_ONSETS = (
-    "ngh",
-    "ng",
-    "nh",
-    "ch",
-    "gh",
-    "gi",
-    "kh",
-    "ph",
-    "qu",
-    "th",
-    "tr",
-    "b",
-    "c",
-    "d",
-    "đ",
-    "g",
-    "h",
-    "k",
-    "l",
-    "m",
-    "n",
-    "p",
-    "r",
-    "s",
-    "t",
-    "v",
-    "x",
-)
+# fmt: off
+ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
+          "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
+# fmt: on
 
 # Characters that may cling to a word without being part of it.
 _WORD_SPLIT = re.compile(r"[\s\-–—/]+")
@@ -163,7 +138,7 @@ def split_syllable(syllable: str) -> tuple[str, str, str]:
     """
     bare, _ = _split_tone(syllable)
     onset = ""
-    for cand in _ONSETS:
+    for cand in ONSETS:
         if bare.startswith(cand):
             onset = cand
             break

@@ -29,39 +29,17 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     work, model = tmp / "work", tmp / "models" / "tho-smoke"
     assert main(["--work", str(work), "data", "--input", str(raw)]) == 0
     assert main(["--work", str(work), "tokenizer", "--min-count", "2"]) == 0
-    assert (
-        main(
-            [
-                "--work",
-                str(work),
-                "train",
-                "--config",
-                "tiny",
-                "--out",
-                str(model),
-                "--max-steps",
-                "6",
-                "--block",
-                "64",
-                "--batch-size",
-                "4",
-                "--grad-accum",
-                "2",
-                "--warmup",
-                "2",
-                "--eval-every",
-                "3",
-                "--eval-batches",
-                "2",
-                "--save-every",
-                "3",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
+    flags = (
+        "--config tiny --max-steps 6"
+        " --batch-size 4 --grad-accum 2 --warmup 2 --eval-every 3 --eval-batches 2 --save-every 3"
     )
+    assert train(work, model, flags) == 0
     return work, model
+
+
+def train(work: Path, out: Path, flags: str) -> int:
+    """`python -m training --work WORK train --out OUT FLAGS...`, in process, small and on one thread."""
+    return main(["--work", str(work), "train", "--out", str(out), "--block", "64", "--threads", "1", *flags.split()])
 
 
 def test_data_step_writes_disjoint_splits(trained):
@@ -88,37 +66,11 @@ def test_model_directory_is_complete(trained):
 
 def test_resume_continues_from_the_checkpoint(trained):
     work, model = trained
-    assert (
-        main(
-            [
-                "--work",
-                str(work),
-                "train",
-                "--config",
-                "tiny",
-                "--out",
-                str(model),
-                "--resume",
-                "--max-steps",
-                "8",
-                "--block",
-                "64",
-                "--batch-size",
-                "4",
-                "--grad-accum",
-                "1",
-                "--warmup",
-                "2",
-                "--eval-every",
-                "100",
-                "--eval-batches",
-                "1",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
+    flags = (
+        "--config tiny --resume --max-steps 8"
+        " --batch-size 4 --grad-accum 1 --warmup 2 --eval-every 100 --eval-batches 1"
     )
+    assert train(work, model, flags) == 0
     assert read_model_info(model).metadata["steps"] == 8
 
 
@@ -169,31 +121,7 @@ def test_fine_tuning_a_local_checkpoint_adds_the_form_tags(trained, tmp_path):
     assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
     out = tmp_path / "tuned"
     assert (
-        main(
-            [
-                "--work",
-                str(work),
-                "train",
-                "--init-from",
-                str(base),
-                "--out",
-                str(out),
-                "--max-steps",
-                "2",
-                "--block",
-                "64",
-                "--batch-size",
-                "2",
-                "--grad-accum",
-                "1",
-                "--warmup",
-                "1",
-                "--eval-batches",
-                "1",
-                "--threads",
-                "1",
-            ]
-        )
+        train(work, out, f"--init-from {base} --max-steps 2 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1")
         == 0
     )
     meta = read_model_info(out).metadata

@@ -25,9 +25,11 @@ MASK_CACHE_SIZE = 2048  # distinct `Next` values kept; each mask is one byte per
 
 
 class SyllableVocab:
-    def __init__(self, tokens: dict[int, str], vocab_size: int):
-        """`tokens`: id -> token string as in tokenizer.json; `vocab_size`: the model's logits width."""
+    def __init__(self, tokens: dict[int, str], vocab_size: int, device: str | torch.device = "cpu"):
+        """`tokens`: id -> token string as in tokenizer.json; `vocab_size`: the model's logits width;
+        `device`: where the masks `mask()` returns live (the logits' device: no copy per step)."""
         self.size = vocab_size
+        self.device = torch.device(device)
         self.kind: dict[int, tuple[str, str]] = {}
         self.syllable = torch.zeros(vocab_size, dtype=torch.bool)
         self.tone = {
@@ -71,11 +73,13 @@ class SyllableVocab:
         self._cache: OrderedDict[Next, torch.Tensor] = OrderedDict()
 
     @classmethod
-    def from_model_dir(cls, path: str | Path, vocab_size: int | None = None) -> SyllableVocab:
+    def from_model_dir(
+        cls, path: str | Path, vocab_size: int | None = None, device: str | torch.device = "cpu"
+    ) -> SyllableVocab:
         data = json.loads((Path(path) / "tokenizer.json").read_text(encoding="utf-8"))
         tokens = {i: t for t, i in data["model"]["vocab"].items()}
         tokens.update({a["id"]: a["content"] for a in data.get("added_tokens", [])})
-        return cls(tokens, vocab_size or max(tokens) + 1)
+        return cls(tokens, vocab_size or max(tokens) + 1, device)
 
     def describe(self, token_id: int) -> tuple[str, str]:
         """(kind, lower-case text) of a token, for FormAutomaton.advance; unknown ids are ("other", "")."""
@@ -87,7 +91,7 @@ class SyllableVocab:
         if cached is not None:
             self._cache.move_to_end(nxt)
             return cached
-        m = self._build(nxt)
+        m = self._build(nxt).to(self.device)
         self._cache[nxt] = m
         if len(self._cache) > MASK_CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -176,8 +176,9 @@ async def test_beam_and_stream(engine):
 
 
 async def test_cancel_then_32_concurrent(engine):
-    task = asyncio.create_task(engine.write(request(OPENINGS["8chu"], "8chu", stanzas=4, seed=9)))
-    await asyncio.sleep(0.3)
+    # Long enough to be still decoding when cancelled, however fast the machine: 16 candidates x 16 lines.
+    task = asyncio.create_task(engine.write(request(OPENINGS["8chu"], "8chu", stanzas=4, seed=9, candidates=16)))
+    await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

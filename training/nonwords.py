@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from engine.syllable_text import SyllableCodec, is_word, pieces
+from engine.syllable_text import codec_for_model, is_word, pieces
 from training.corpus import read_split
 from training.generate import openings, training_line_set
 
@@ -38,8 +38,7 @@ def write_openings(data_dir: Path, out: Path, per_form: int) -> int:
 
 
 def count_nonwords(poems_path: Path, tokenizer_dir: Path) -> dict:
-    vocab = json.loads((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
-    codec = SyllableCodec(vocab)
+    codec = codec_for_model(tokenizer_dir)
     total, outside = 0, Counter()
     poems = [json.loads(line) for line in poems_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for poem in poems:

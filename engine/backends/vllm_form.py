@@ -69,7 +69,7 @@ class FormLogitsProcessor(LogitsProcessor):
         self.vocab: SyllableVocab | None = None
         try:
             self.vocab = SyllableVocab.from_model_dir(
-                vllm_config.model_config.model, vllm_config.model_config.get_vocab_size()
+                vllm_config.model_config.model, vllm_config.model_config.get_vocab_size(), device
             )
         except (OSError, KeyError, ValueError):
             log.info("not a syllable-level model: the form processor stays idle")
@@ -102,7 +102,7 @@ class FormLogitsProcessor(LogitsProcessor):
             return logits
         width = logits.shape[1]
         for index, row in self.rows.items():
-            allowed = self.vocab.mask(row.automaton.next())[:width].to(logits.device, non_blocking=True)
+            allowed = self.vocab.mask(row.automaton.next())[:width]  # cached on the logits' device
             logits[index, : allowed.shape[0]].masked_fill_(~allowed, float("-inf"))
             logits[index, allowed.shape[0] :] = float("-inf")
         return logits

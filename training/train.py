@@ -22,15 +22,18 @@ import shlex
 import shutil
 import sys
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
 
 from engine.model_dir import write_metadata
-from training.corpus import data_hash, read_split
+from training.corpus import CleanPoem, data_hash, read_split
 from training.dataset import encode, example_texts, pack
 from training.lexicon import write_lexicon
 from training.model import CONFIGS, build_model, load_for_finetuning
@@ -165,201 +168,296 @@ def plot_runs(model_dir: Path, current: dict | None = None) -> None:
     plt.close(fig)
 
 
+CHECKPOINT = "ckpt.pt"  # in build/runs/<out name>/, what --resume reads
+# the flags tho_model.json records under "hyperparameters" (the model card reads them)
+HYPERPARAMETERS = "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed".split()
+
+
+@dataclass
+class Run:
+    """What the loop and the saves share; `setup` makes it, nothing is trained yet."""
+
+    args: argparse.Namespace
+    version: str
+    run_dir: Path  # build/runs/<out name>: the checkpoint and the loss history
+    tokenizer_dir: Path
+    device: torch.device
+    amp: Callable[[], AbstractContextManager]  # bf16 autocast on a GPU, nothing on a CPU
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    optimizer: torch.optim.Optimizer
+    block: int
+    train_poems: list[CleanPoem]
+    train_examples: list[list[int]]
+    val_blocks: torch.Tensor
+    state: dict  # step, epoch, row, elapsed, history: everything --resume needs besides the weights
+    metadata: dict = field(default_factory=dict)  # tho_model.json, less the figures of the moment
+    rows: torch.Tensor | None = None  # this epoch's packed training rows
+    rows_per_epoch: int = 0
+
+
 def run(args) -> Path:
+    """`python -m training train`: set up, train, evaluate once more, save the finished model."""
+    r = setup(args)
+    train_loop(r)
+    v = evaluate(r)
+    print(
+        f"done: {r.state['step']} steps, {r.state['elapsed'] / 60:.1f} min, "
+        f"validation loss {v:.3f} (ppl {math.exp(v):.1f})"
+    )
+    save(r, final=True)
+    return args.out
+
+
+# -- setup ---------------------------------------------------------------------------------------------------
+
+
+def setup(args) -> Run:
+    """Model and tokenizer, the encoded data, the optimizer, and the checkpoint's state with --resume."""
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     work = Path(args.work)
     data_dir = args.data or work / "data"
-    out: Path = args.out
-    version = args.version or out.name
-    run_dir = work / "runs" / out.name
+    tokenizer_dir = Path(args.tokenizer or work / "tokenizer")
+    run_dir = work / "runs" / args.out.name
     run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
 
-    if args.init_from:
-        model, tokenizer = load_for_finetuning(args.init_from)
-    else:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer or work / "tokenizer"), local_files_only=True)
-        model = build_model(args.config, tokenizer)
+    model, tokenizer = _model_and_tokenizer(args, tokenizer_dir)
     block = min(args.block, model.config.n_positions - 1)
-
-    train_poems = read_split(data_dir / "train.jsonl")[: args.limit_poems]
-    val_poems = read_split(data_dir / "validation.jsonl")
-    t0 = time.time()
-    train_examples = encode(list(example_texts(train_poems)), tokenizer)
-    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
-    n_tokens = sum(map(len, train_examples))
-    print(
-        f"{len(train_poems)} poems, {len(train_examples)} examples, {n_tokens} tokens "
-        f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}"
-    )
+    train_poems, train_examples, val_blocks = _data(data_dir, tokenizer, block, args.limit_poems)
     n_params = sum(p.numel() for p in model.parameters())
     print(
         f"model: {args.config if not args.init_from else args.init_from}, {n_params / 1e6:.1f}M parameters, "
         f"device {device}"
     )
-
     model.to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
+    optimizer = _optimizer(model, args)
+    r = Run(
+        args=args,
+        version=args.version or args.out.name,
+        run_dir=run_dir,
+        tokenizer_dir=tokenizer_dir,
+        device=device,
+        amp=amp,
+        model=model,
+        tokenizer=tokenizer,
+        optimizer=optimizer,
+        block=block,
+        train_poems=train_poems,
+        train_examples=train_examples,
+        val_blocks=val_blocks,
+        state=_state(args, run_dir, model, optimizer, device),
+    )
+    r.metadata = _metadata(r, data_dir, n_params, sum(map(len, train_examples)))
+    r.rows = pack(train_examples, block, seed=args.seed + r.state["epoch"])
+    r.rows_per_epoch = len(r.rows)
+    return r
+
+
+def _model_and_tokenizer(args, tokenizer_dir: Path):
+    """A new GPT-2 of --config over our tokenizer, or the --init-from checkpoint with the form tags added."""
+    if args.init_from:
+        return load_for_finetuning(args.init_from)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    return build_model(args.config, tokenizer), tokenizer
+
+
+def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None):
+    """Training poems, their encoded examples (packed anew each epoch), and the validation blocks."""
+    train_poems = read_split(data_dir / "train.jsonl")[:limit_poems]
+    val_poems = read_split(data_dir / "validation.jsonl")
+    t0 = time.time()
+    train_examples = encode(list(example_texts(train_poems)), tokenizer)
+    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
+    print(
+        f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
+        f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}"
+    )
+    return train_poems, train_examples, val_blocks
+
+
+def _optimizer(model: torch.nn.Module, args) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on biases and layer norms), as in nanoGPT."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr,
         betas=(0.9, 0.95),
     )
+
+
+def _state(args, run_dir: Path, model, optimizer, device) -> dict:
+    """A fresh run's state, or with --resume the checkpoint's, its weights and optimizer loaded."""
     state = {"step": 0, "epoch": 0, "row": 0, "elapsed": 0.0, "history": {"train": [], "validation": []}}
-    ckpt_path = run_dir / "ckpt.pt"
+    ckpt_path = run_dir / CHECKPOINT
     if args.resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
         print(f"resumed at step {state['step']} ({state['elapsed'] / 60:.1f} min done)")
+    return state
 
-    command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    metadata = {
+
+def _metadata(r: Run, data_dir: Path, n_params: int, n_tokens: int) -> dict:
+    """What the model directory says about its making (tho_model.json; the model card reads it)."""
+    args, config = r.args, r.model.config
+    summary = data_dir / "summary.json"
+    return {
         "config": args.config if not args.init_from else f"init-from:{args.init_from}",
-        "architecture": dict(
-            zip(
-                ("layers", "heads", "width", "context"),
-                (model.config.n_layer, model.config.n_head, model.config.n_embd, model.config.n_positions),
-                strict=False,
-            )
-        ),
+        "architecture": {
+            "layers": config.n_layer,
+            "heads": config.n_head,
+            "width": config.n_embd,
+            "context": config.n_positions,
+        },
         "parameters": n_params,
         "device": torch.cuda.get_device_name()
-        if device.type == "cuda"
+        if r.device.type == "cuda"
         else f"cpu ({torch.get_num_threads()} torch threads)",
         "data_hash": data_hash([data_dir / "train.jsonl"]),
-        "train_poems": len(train_poems),
-        "data_summary": json.loads((data_dir / "summary.json").read_text(encoding="utf-8"))
-        if (data_dir / "summary.json").is_file()
-        else {},
+        "train_poems": len(r.train_poems),
+        "data_summary": json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {},
         "train_tokens": n_tokens,
-        "command": command,
-        "hyperparameters": {
-            k: getattr(args, k)
-            for k in (
-                "block",
-                "batch_size",
-                "grad_accum",
-                "lr",
-                "min_lr",
-                "weight_decay",
-                "warmup",
-                "max_steps",
-                "max_minutes",
-                "seed",
-            )
-        },
+        "command": "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "hyperparameters": {k: getattr(args, k) for k in HYPERPARAMETERS},
     }
 
-    def save(final: bool = False) -> None:
-        torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state, "args": vars(args)},
-            ckpt_path,
-        )
-        val = state["history"]["validation"][-1][1] if state["history"]["validation"] else None
-        export(
-            model,
-            tokenizer,
-            out,
-            version,
-            {
-                **metadata,
-                "steps": state["step"],
-                "epochs": round(state["epoch"] + state["row"] / max(1, rows_per_epoch), 3),
-                "minutes": round(state["elapsed"] / 60, 1),
-                "validation_loss": val,
-                "finished": final,
-            },
-        )
-        write_lexicon((p.lines for p in train_poems), out)  # real syllables, for the engine's forced rhymes
-        stats = Path(args.tokenizer or work / "tokenizer") / "tokenizer_stats.json"
-        if stats.is_file() and not args.init_from:
-            shutil.copyfile(stats, out / "tokenizer_stats.json")
-        if final:
-            record_run(
-                out,
-                args.init_from,
-                {
-                    "command": command,
-                    "init_from": str(args.init_from or ""),
-                    "resumed": bool(args.resume),
-                    "steps": state["step"],
-                    "minutes": round(state["elapsed"] / 60, 1),
-                    "validation_loss": val,
-                    "validation": state["history"]["validation"],
-                    "device": metadata["device"],
-                    "config": metadata["config"],
-                },
-            )
-        plot_runs(
-            out,
-            None
-            if final
-            else {
-                "validation": state["history"]["validation"],
-                "steps": state["step"],
-                "minutes": round(state["elapsed"] / 60, 1),
-                "resumed": bool(args.resume),
-            },
-        )
-        (run_dir / "history.json").write_text(json.dumps(state["history"]), encoding="utf-8")
 
-    rows = pack(train_examples, block, seed=args.seed + state["epoch"])
-    rows_per_epoch = len(rows)
-    per_step = args.batch_size * args.grad_accum
+# -- the loop ------------------------------------------------------------------------------------------------
+
+
+def train_loop(r: Run) -> None:
+    """Optimizer steps until --max-steps or --max-minutes; evaluate and save on their schedules."""
+    args, state = r.args, r.state
+    tokens_per_step = args.batch_size * args.grad_accum * r.block
     budget = args.max_minutes * 60
     started = time.time() - state["elapsed"]
     bar = tqdm(total=args.max_steps, initial=state["step"], desc="train", unit="step", mininterval=5)
     while state["step"] < args.max_steps:
+        # termination conditions: the step limit above, the time budget here
         elapsed = time.time() - started
         if budget and elapsed >= budget:
             break
+
+        # learning rate: warm-up, then cosine decay over the larger of step and time progress
         progress = max(state["step"] / args.max_steps, elapsed / budget if budget else 0.0)
         lr = lr_at(progress, state["step"], args)
-        for group in optimizer.param_groups:
+        for group in r.optimizer.param_groups:
             group["lr"] = lr
+
+        # forward backward, accumulating the gradient over --grad-accum batches
         total = 0.0
         for _ in range(args.grad_accum):
-            if state["row"] + args.batch_size > rows_per_epoch:
-                state["epoch"] += 1
-                state["row"] = 0
-                rows = pack(train_examples, block, seed=args.seed + state["epoch"])
-            batch = rows[state["row"] : state["row"] + args.batch_size].to(device)
-            state["row"] += args.batch_size
-            with amp():
-                loss = _loss(model, batch) / args.grad_accum
+            batch = _next_batch(r)
+            with r.amp():
+                loss = _loss(r.model, batch) / args.grad_accum
             loss.backward()
             total += float(loss.detach())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+
+        # clip the gradient
+        torch.nn.utils.clip_grad_norm_(r.model.parameters(), 1.0)
+
+        # step the optimizer, then flush the gradients as soon as we can, no need for this memory anymore
+        r.optimizer.step()
+        r.optimizer.zero_grad(set_to_none=True)
+
+        # log
         state["step"] += 1
         state["elapsed"] = time.time() - started
         state["history"]["train"].append((state["step"], total))
         bar.update(1)
         bar.set_postfix(loss=f"{total:.3f}", lr=f"{lr:.1e}", epoch=state["epoch"], refresh=False)
+
+        # evaluate on the validation blocks
         if state["step"] % args.eval_every == 0:
-            v = validation_loss(model, val_blocks, args.batch_size, args.eval_batches, device, amp)
-            state["history"]["validation"].append((state["step"], v))
+            v = evaluate(r)
             tqdm.write(
                 f"step {state['step']}: train {total:.3f} validation {v:.3f} (ppl {math.exp(v):.1f}) "
                 f"lr {lr:.1e} {state['elapsed'] / 60:.1f} min, "
-                f"{state['step'] * per_step * block / max(1, state['elapsed']):.0f} tok/s"
+                f"{state['step'] * tokens_per_step / max(1, state['elapsed']):.0f} tok/s"
             )
+
+        # save: the checkpoint and the model directory
         if state["step"] % args.save_every == 0:
-            save()
+            save(r)
     bar.close()
-    v = validation_loss(model, val_blocks, args.batch_size, args.eval_batches, device, amp)
-    state["history"]["validation"].append((state["step"], v))
-    print(
-        f"done: {state['step']} steps, {state['elapsed'] / 60:.1f} min, validation loss {v:.3f} (ppl {math.exp(v):.1f})"
+
+
+def _next_batch(r: Run) -> torch.Tensor:
+    """The next --batch-size rows, on the device; past the end of an epoch the examples are packed anew."""
+    state, n = r.state, r.args.batch_size
+    if state["row"] + n > r.rows_per_epoch:
+        state["epoch"] += 1
+        state["row"] = 0
+        r.rows = pack(r.train_examples, r.block, seed=r.args.seed + state["epoch"])
+    batch = r.rows[state["row"] : state["row"] + n].to(r.device)
+    state["row"] += n
+    return batch
+
+
+def evaluate(r: Run) -> float:
+    """The validation loss now, kept in the history (loss.png and the training log read it)."""
+    v = validation_loss(r.model, r.val_blocks, r.args.batch_size, r.args.eval_batches, r.device, r.amp)
+    r.state["history"]["validation"].append((r.state["step"], v))
+    return v
+
+
+# -- saving --------------------------------------------------------------------------------------------------
+
+
+def save(r: Run, final: bool = False) -> None:
+    """The checkpoint to resume from and the model directory as it stands, so a killed run leaves a model;
+    the finished run also goes into the training log."""
+    args, state = r.args, r.state
+    out = args.out
+    torch.save(
+        {"model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(), "state": state, "args": vars(args)},
+        r.run_dir / CHECKPOINT,
     )
-    save(final=True)
-    return out
+    val = state["history"]["validation"][-1][1] if state["history"]["validation"] else None
+    minutes = round(state["elapsed"] / 60, 1)
+    export(
+        r.model,
+        r.tokenizer,
+        out,
+        r.version,
+        {
+            **r.metadata,
+            "steps": state["step"],
+            "epochs": round(state["epoch"] + state["row"] / max(1, r.rows_per_epoch), 3),
+            "minutes": minutes,
+            "validation_loss": val,
+            "finished": final,
+        },
+    )
+    write_lexicon((p.lines for p in r.train_poems), out)  # real syllables, for the engine's forced rhymes
+    stats = r.tokenizer_dir / "tokenizer_stats.json"
+    if stats.is_file() and not args.init_from:
+        shutil.copyfile(stats, out / "tokenizer_stats.json")
+    history = state["history"]["validation"]
+    if final:
+        record_run(
+            out,
+            args.init_from,
+            {
+                "command": r.metadata["command"],
+                "init_from": str(args.init_from or ""),
+                "resumed": bool(args.resume),
+                "steps": state["step"],
+                "minutes": minutes,
+                "validation_loss": val,
+                "validation": history,
+                "device": r.metadata["device"],
+                "config": r.metadata["config"],
+            },
+        )
+    current = {"validation": history, "steps": state["step"], "minutes": minutes, "resumed": bool(args.resume)}
+    plot_runs(out, None if final else current)
+    (r.run_dir / "history.json").write_text(json.dumps(state["history"]), encoding="utf-8")

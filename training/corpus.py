@@ -298,3 +298,8 @@ def prepare_files(inputs: Iterable[Path], out_dir: Path, author_cap: int = AUTHO
     )
     print(prepared.summary())
     return prepared
+
+
+def rows_read(counts: dict) -> int:
+    """The rows `prepare` read, from its summary.json: each one is in a split or dropped for a reason."""
+    return sum(split["all"] for split in counts["splits"].values()) + sum(counts.get("dropped", {}).values())

@@ -13,6 +13,8 @@ import sys
 from typing import TextIO
 
 from bot.core import Core, Reply
+from engine.engine import LinesCallback
+from engine.request import poem_text
 
 USER_KEY = "console:local"
 PROMPT = "thơ> "
@@ -25,7 +27,9 @@ def render(reply: Reply) -> str:
     return "\n".join(lines)
 
 
-async def handle_line(core: Core, line: str, user: str = USER_KEY) -> Reply | None:
+async def handle_line(
+    core: Core, line: str, user: str = USER_KEY, on_lines: LinesCallback | None = None
+) -> Reply | None:
     line = line.strip()
     if not line:
         return None
@@ -33,12 +37,31 @@ async def handle_line(core: Core, line: str, user: str = USER_KEY) -> Reply | No
         return await core.action(user, line[1:])
     if line.startswith("/"):
         name, _, args = line[1:].partition(" ")
-        return await core.command(user, name.split("@")[0], args)
+        return await core.command(user, name.split("@")[0], args, on_lines=on_lines)
     # Plain text is an opening line: the console's shortcut for /tho.
-    return await core.command(user, "tho", line)
+    return await core.command(user, "tho", line, on_lines=on_lines)
 
 
-async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+class LinePrinter:
+    """Prints a poem's lines as the engine finishes them; the reply then prints only what is left."""
+
+    def __init__(self, stdout: TextIO):
+        self.stdout = stdout
+        self.printed = ""  # the poem text printed so far
+
+    def __call__(self, lines: tuple[str, ...]) -> None:
+        text = poem_text(lines) + "\n"
+        if text.startswith(self.printed):
+            self.stdout.write(text[len(self.printed) :])
+            self.stdout.flush()
+            self.printed = text
+
+    def rest_of(self, reply: Reply) -> str:
+        shown = render(reply)
+        return shown[len(self.printed) :] if self.printed and shown.startswith(self.printed) else shown
+
+
+async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stream: bool = True) -> None:
     interactive = stdin.isatty()
     if interactive:
         stdout.write(render(await core.start(USER_KEY)) + "\n")
@@ -49,7 +72,10 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         line = await asyncio.to_thread(stdin.readline)
         if not line:
             break
-        reply = await handle_line(core, line)
+        printer = LinePrinter(stdout) if stream else None
+        reply = await handle_line(core, line, on_lines=printer)
         if reply is not None:
-            stdout.write(render(reply) + "\n\n")
+            # An error after some lines were printed starts on its own line, whole.
+            rest = printer.rest_of(reply) if printer and not (reply.error or reply.failed) else render(reply)
+            stdout.write(rest + "\n\n")
             stdout.flush()

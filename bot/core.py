@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot import actions, texts
 from bot.store import NewPoem, Store
-from engine.engine import PoemEngine
+from engine.engine import LinesCallback, PoemEngine
 from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS, RHYME_SCHEMES
 from engine.model_dir import ModelDirError, read_model_info
 from engine.request import InvalidRequest, PoemRequest
@@ -69,6 +69,7 @@ TOP_LIMIT = 5
 TOP_MIN_RATERS = 2  # /top shows a poem only once this many users other than its author rated it
 ECHO_CHARS = 30  # at most this much of a refused value is repeated back to the user
 ADMIN_COMMANDS = ("trangthai", "mohinh")
+POEM_COMMANDS = ("tho", "tholai")  # the commands that write a poem (adapters show it being written)
 PROMOTE_WORD, ROLLBACK_WORD = "chon", "quaylai"
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
@@ -278,8 +279,12 @@ class Core:
         return len(self._busy)
 
     # -- dispatch ----------------------------------------------------------------------------------
-    async def command(self, user: str, name: str, args: str = "") -> Reply:
-        """Run a typed command (`name` without the slash)."""
+    async def command(self, user: str, name: str, args: str = "", on_lines: LinesCallback | None = None) -> Reply:
+        """Run a typed command (`name` without the slash).
+
+        `on_lines`: for a command that writes a poem, told its finished lines as they are
+        decoded (see PoemEngine.write), so an adapter can show the poem growing.
+        """
         name, args = name.lower(), clean_input(args)
         if name in ADMIN_COMMANDS:
             # The one admin check. Anyone else gets exactly the answer for a command that does not exist.
@@ -287,12 +292,12 @@ class Core:
                 return Reply(texts.UNKNOWN_COMMAND, error=True)
             log.info("admin %s: /%s %s", user, name, _echo(args))
             return await (self.trangthai if name == "trangthai" else self.mohinh)(user, args)
+        if name in POEM_COMMANDS:
+            return await (self.tho if name == "tho" else self.tholai)(user, args, on_lines=on_lines)
         handler = {
             "start": self.start,
             "giupdo": self.help,
             "help": self.help,
-            "tho": self.tho,
-            "tholai": self.tholai,
             "caidat": self.caidat,
             "danhgia": self.danhgia,
             "top": self.top,
@@ -330,7 +335,14 @@ class Core:
     async def help(self, user: str, args: str = "") -> Reply:
         return Reply(self.help_text())
 
-    async def tho(self, user: str, args: str = "", form: str | None = None, new_seed: bool = False) -> Reply:
+    async def tho(
+        self,
+        user: str,
+        args: str = "",
+        form: str | None = None,
+        new_seed: bool = False,
+        on_lines: LinesCallback | None = None,
+    ) -> Reply:
         """Write a poem that opens with `args`, with the user's settings."""
         prefs = await self.store.get_settings(user)
         try:
@@ -351,17 +363,18 @@ class Core:
         self.limiter.record(user)
         self._busy.add(user)
         try:
-            return await self._write(user, request)
+            return await self._write(user, request, on_lines)
         finally:
             self._busy.discard(user)
 
-    async def _write(self, user: str, request: PoemRequest) -> Reply:
+    async def _write(self, user: str, request: PoemRequest, on_lines: LinesCallback | None = None) -> Reply:
         try:
             async with asyncio.timeout(self.poem_timeout_seconds) as deadline:
                 # Too many poems at once make every one of them slow: wait for a slot (within the
                 # deadline, so a request that waited too long never costs the engine anything).
                 async with self._engine_slots:
-                    poem = await self.engine.write(request)  # cancelled at the deadline: its decoding stops
+                    # Cancelled at the deadline: its decoding stops.
+                    poem = await self.engine.write(request, on_lines=on_lines)
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -425,12 +438,12 @@ class Core:
         params.setdefault("forms", ", ".join(FORM_IDS))
         return texts.OPENING_ERRORS[exc.code].format(**params)
 
-    async def tholai(self, user: str, args: str = "") -> Reply:
+    async def tholai(self, user: str, args: str = "", on_lines: LinesCallback | None = None) -> Reply:
         """The last poem's opening and form again, with a new seed."""
         last = await self.store.last_poem(user)
         if last is None:
             return Reply(texts.NO_POEM_YET, error=True)
-        reply = await self.tho(user, last.opening, form=last.form, new_seed=True)
+        reply = await self.tho(user, last.opening, form=last.form, new_seed=True, on_lines=on_lines)
         if reply.poem_id is not None:  # a weak "not this one" for the last poem (training.feedback)
             await self.store.record_regeneration(user, last.id, reply.poem_id)
         return reply

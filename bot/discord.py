@@ -19,6 +19,7 @@ from discord.gateway import DiscordWebSocket
 from bot import actions, texts
 from bot.core import Core, Reply
 from bot.runtime import Runtime, StartupError
+from bot.streaming import STREAM_INTERVAL_SECONDS, LiveMessage
 from engine.forms import FORMS, MAX_STANZAS, MIN_STANZAS
 from engine.settings import SPECS, STRATEGIES
 
@@ -147,13 +148,21 @@ def offered(interaction: discord.Interaction) -> bool:
     )
 
 
-async def send(interaction: discord.Interaction, reply: Reply) -> None:
-    """Follow up a deferred command with the core's reply."""
+async def send(interaction: discord.Interaction, reply: Reply, replace: discord.WebhookMessage | None = None) -> None:
+    """Follow up a deferred command with the core's reply (or put it in the message a poem grew in)."""
     kwargs = {}
     view = view_of(reply)
     if view is not None:
         kwargs["view"] = view
-    await interaction.followup.send(fit(reply.text), **kwargs)
+    sent = False
+    if replace is not None:
+        try:
+            await replace.edit(content=fit(reply.text), view=view)
+            sent = True
+        except discord.HTTPException:
+            log.warning("could not finish a streamed poem in place; sending it anew", exc_info=True)
+    if not sent:
+        await interaction.followup.send(fit(reply.text), **kwargs)
     if reply.failed:
         log.error("writing a poem for %s failed (see the traceback above)", user_key(interaction.user))
 
@@ -161,6 +170,38 @@ async def send(interaction: discord.Interaction, reply: Reply) -> None:
 async def run_command(interaction: discord.Interaction, name: str, args: str = "", *, private: bool = False) -> None:
     await interaction.response.defer(thinking=True, ephemeral=private)
     await send(interaction, await core_of(interaction).command(user_key(interaction.user), name, args))
+
+
+class StreamedFollowup:
+    """The follow-up a poem grows in: sent with its first line(s), then edited (bot.streaming paces it)."""
+
+    def __init__(self, interaction: discord.Interaction):
+        self.interaction = interaction
+        self.message: discord.WebhookMessage | None = None
+        self.live = LiveMessage(self.show, interaction.client.stream_interval)
+
+    async def show(self, text: str) -> None:
+        if self.message is None:
+            self.message = await self.interaction.followup.send(fit(text), wait=True)
+        else:
+            await self.message.edit(content=fit(text))
+
+    async def finish(self) -> discord.WebhookMessage | None:
+        """The message to put the final reply in, or None (nothing shown: send it as a new follow-up)."""
+        return self.message if await self.live.finish() else None
+
+
+async def write_poem(interaction: discord.Interaction, name: str, args: str = "", form: str | None = None) -> None:
+    """/tho and /tholai: the poem shown line by line in the follow-up as it is written (THO_STREAM=0: at once)."""
+    await interaction.response.defer(thinking=True)
+    core, user = core_of(interaction), user_key(interaction.user)
+    stream = StreamedFollowup(interaction) if interaction.client.stream else None
+    on_lines = stream.live.lines if stream else None
+    if name == "tho":
+        reply = await core.tho(user, args, form=form, on_lines=on_lines)
+    else:
+        reply = await core.command(user, name, args, on_lines=on_lines)
+    await send(interaction, reply, replace=await stream.finish() if stream else None)
 
 
 # -- slash commands ----------------------------------------------------------------------------------
@@ -173,16 +214,14 @@ everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channe
 @everywhere
 async def tho(interaction: discord.Interaction, cau_dau: str, the: str | None = None) -> None:
     """/tho cau_dau:<câu mở đầu> the:<thể thơ>: write a poem."""
-    await interaction.response.defer(thinking=True)
-    reply = await core_of(interaction).tho(user_key(interaction.user), cau_dau, form=the)
-    await send(interaction, reply)
+    await write_poem(interaction, "tho", cau_dau, form=the)
 
 
 @app_commands.command(name="tholai", description=texts.COMMAND_DESCRIPTIONS["tholai"])
 @everywhere
 async def tholai(interaction: discord.Interaction) -> None:
     """/tholai: the last opening again, new seed."""
-    await run_command(interaction, "tholai")
+    await write_poem(interaction, "tholai")
 
 
 @app_commands.command(name="caidat", description=texts.COMMAND_DESCRIPTIONS["caidat"])
@@ -322,9 +361,19 @@ async def on_tree_error(interaction: discord.Interaction, error: app_commands.Ap
 class ThoClient(discord.Client):
     """A slash-command-only client (no privileged intents needed)."""
 
-    def __init__(self, core: Core, *, sync_commands: bool = True, **options):
+    def __init__(
+        self,
+        core: Core,
+        *,
+        sync_commands: bool = True,
+        stream: bool = True,
+        stream_interval: float = STREAM_INTERVAL_SECONDS,
+        **options,
+    ):
         super().__init__(intents=discord.Intents.default(), **options)
         self.core = core
+        self.stream = stream  # THO_STREAM
+        self.stream_interval = stream_interval
         self.sync_commands = sync_commands
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = on_tree_error
@@ -342,7 +391,7 @@ class ThoClient(discord.Client):
 
 
 def build_client(runtime: Runtime, **options) -> ThoClient:
-    return ThoClient(runtime.core, **options)
+    return ThoClient(runtime.core, **{"stream": runtime.settings.stream, **options})
 
 
 async def serve(runtime: Runtime) -> None:

@@ -33,8 +33,9 @@ from telegram.ext import (
 )
 
 from bot import texts
-from bot.core import ADMIN_COMMANDS, Core, Reply
+from bot.core import ADMIN_COMMANDS, POEM_COMMANDS, Core, Reply
 from bot.runtime import Runtime, StartupError
+from bot.streaming import GROUP_STREAM_INTERVAL_SECONDS, STREAM_INTERVAL_SECONDS, LiveMessage
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ FLOOD_MAX_RETRIES = 3  # resend after a 429 at most this many times
 POLL_TIMEOUT_SECONDS = 30  # long-polling: getUpdates waits this long for an update
 ANSWER_LIMIT = 200  # answerCallbackQuery text limit
 ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what went wrong
-# Commands that write a poem: they show "typing..." while the engine works.
-POEM_COMMANDS = ("tho", "tholai")
 OTHER_COMMANDS = ("start", "giupdo", "help", "caidat", "danhgia", "top", "xoadulieu")
 
 
@@ -100,22 +99,62 @@ async def typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> AsyncIte
             await task
 
 
-async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
-    """Answer in the chat the command came from; report our own failures to the admins."""
-    await update.effective_message.reply_text(
-        fit(reply.text), reply_markup=keyboard(reply), do_quote=update.effective_chat.type != "private"
-    )
+async def send(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply, replace: Message | None = None
+) -> None:
+    """Answer in the chat the command came from (or replace the message a poem grew in);
+    report our own failures to the admins."""
+    sent = False
+    if replace is not None:
+        try:
+            await replace.edit_text(fit(reply.text), reply_markup=keyboard(reply))
+            sent = True
+        except TelegramError:
+            log.warning("could not finish a streamed poem in place; sending it anew", exc_info=True)
+    if not sent:
+        await update.effective_message.reply_text(
+            fit(reply.text), reply_markup=keyboard(reply), do_quote=update.effective_chat.type != "private"
+        )
     if reply.failed:
         await notify_admins(context, texts.ADMIN_POEM_FAILED.format(user=user_key(update)))
 
 
+class StreamedReply:
+    """The message a poem grows in: sent with its first line(s), then edited (bot.streaming paces it)."""
+
+    def __init__(self, update: Update, context: ContextTypes.DEFAULT_TYPE):
+        self.update = update
+        self.message: Message | None = None
+        interval = context.application.bot_data.get("stream_interval")
+        if interval is None:
+            private = update.effective_chat.type == "private"
+            interval = STREAM_INTERVAL_SECONDS if private else GROUP_STREAM_INTERVAL_SECONDS
+        self.live = LiveMessage(self.show, interval)
+
+    async def show(self, text: str) -> None:
+        if self.message is None:
+            self.message = await self.update.effective_message.reply_text(
+                fit(text), do_quote=self.update.effective_chat.type != "private"
+            )
+        else:
+            await self.message.edit_text(fit(text))
+
+    async def finish(self) -> Message | None:
+        """The message to put the final reply in, or None (nothing shown: send it as a new message)."""
+        return self.message if await self.live.finish() else None
+
+
 # -- handlers ----------------------------------------------------------------------------------------
 async def poem_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/tho <câu mở đầu> and /tholai: write a poem with "typing..." shown meanwhile."""
+    """/tho <câu mở đầu> and /tholai: write a poem, shown line by line as it is written (THO_STREAM=0: at once)."""
     name = command_name(update.effective_message)
+    stream = StreamedReply(update, context) if context.application.bot_data.get("stream") else None
     async with typing(update, context):
-        reply = await core_of(context).command(user_key(update), name, command_args(update.effective_message))
-    await send(update, context, reply)
+        reply = await core_of(context).command(
+            user_key(update), name, command_args(update.effective_message), on_lines=stream and stream.live.lines
+        )
+    # The whole poem with its rating buttons, or the error, replaces the lines shown so far.
+    await send(update, context, reply, replace=await stream.finish() if stream else None)
 
 
 async def other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -242,6 +281,8 @@ def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None =
     )
     application.bot_data["core"] = runtime.core
     application.bot_data["admin_chat"] = settings.telegram_admin_chat
+    application.bot_data["stream"] = settings.stream
+    application.bot_data["stream_interval"] = None  # None: by chat type (bot.streaming); tests set 0
     application.add_handler(CommandHandler(POEM_COMMANDS, poem_command))
     application.add_handler(CommandHandler(OTHER_COMMANDS, other_command))
     application.add_handler(CommandHandler(ADMIN_COMMANDS, admin_command))

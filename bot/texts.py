@@ -74,6 +74,7 @@ TOO_HEAVY = (
 )
 APOLOGY = "Xin lỗi, mình gặp trục trặc khi làm thơ. Bạn thử lại sau ít phút nhé."
 
+STREAM_WRITING = "✍️ đang viết…"  # under a poem shown line by line while it is written
 POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
 RATE_PROMPT = "Bạn chấm bài này mấy sao?"
 RATED_NEW = "Cảm ơn bạn đã chấm {stars}★!"

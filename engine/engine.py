@@ -33,6 +33,8 @@ from engine.syllable_text import codec_for_model, join_continuation
 
 log = logging.getLogger(__name__)
 
+LinesCallback = Callable[[tuple[str, ...]], None]  # streaming: the poem's finished lines so far
+
 
 def model_prompt(info: ModelInfo, request: PoemRequest) -> tuple[str, bool]:
     """The prompt a model reads for a request, and whether the opening fills the first line.
@@ -101,8 +103,15 @@ class PoemEngine:
     def model_version(self) -> str:
         return self._slot.backend.model_version
 
-    async def write(self, request: PoemRequest) -> Poem:
-        """Write one poem; cancelling the caller cancels its decoding."""
+    async def write(self, request: PoemRequest, on_lines: LinesCallback | None = None) -> Poem:
+        """Write one poem; cancelling the caller cancels its decoding.
+
+        `on_lines` (streaming) is called with the poem's finished lines each time
+        one more is finished, the opening's first; only for a poem decoded as
+        one candidate by the automaton (best-of-n must wait for every candidate,
+        the character-level path writes segments). It must not block: adapters
+        hand the lines to their own task.
+        """
         started = time.perf_counter()
         slot = self._slot
         slot.enter()
@@ -112,7 +121,7 @@ class PoemEngine:
             n = 1 if settings.strategy == "greedy" else settings.candidates
             t0 = time.perf_counter()
             if backend.info.syllable_level:
-                prompt, candidates = await self._decode_syllables(backend, request, settings, n)
+                prompt, candidates = await self._decode_syllables(backend, request, settings, n, on_lines)
             else:
                 p = plan(request.form_id, request.opening, request.stanzas, backend.info.lexicon, request.scheme)
                 prompt, candidates = p.prompt, await self._decode(backend, p, settings, n)
@@ -138,7 +147,12 @@ class PoemEngine:
         )
 
     async def _decode_syllables(
-        self, backend: Backend, request: PoemRequest, settings: SamplingSettings, n: int
+        self,
+        backend: Backend,
+        request: PoemRequest,
+        settings: SamplingSettings,
+        n: int,
+        on_lines: LinesCallback | None = None,
     ) -> tuple[str, list[_Candidate]]:
         """Decode n candidate poems in one request: the automaton enforces the whole form as they are written.
 
@@ -150,6 +164,8 @@ class PoemEngine:
         spec = FormSpec(request.form_id, request.stanzas, request.opening, whole, request.scheme)
         max_tokens = FormAutomaton(spec).max_tokens() if self.constrained else 2 * FormAutomaton(spec).max_tokens()
         job = GenerationJob(prompt, None, settings, n, max_tokens, form=spec if self.constrained else None)
+        if on_lines is not None and n == 1 and settings.strategy != "beam":
+            return prompt, [await self._stream_one(backend, job, request, whole, on_lines)]
         out = []
         for completion in await backend.complete(job):
             text = join_continuation(
@@ -159,6 +175,34 @@ class PoemEngine:
             candidate.tokens, candidate.logprob = completion.tokens, completion.logprob or 0.0
             out.append(candidate)
         return prompt, out
+
+    @staticmethod
+    async def _stream_one(
+        backend: Backend, job: GenerationJob, request: PoemRequest, whole: bool, on_lines: LinesCallback
+    ) -> _Candidate:
+        """Decode one candidate through `backend.stream`, telling `on_lines` each finished line."""
+        codec = codec_for_model(backend.info.path)
+
+        def finished_lines(model_text: str) -> list[str]:
+            cut = model_text.rfind(LINE_SEPARATOR)
+            if cut < 0:
+                return [request.opening] if whole else []
+            text = codec.from_model(model_text[:cut], continues_line=not whole)
+            return split_lines(join_continuation(request.opening, text, whole))
+
+        model_text, shown = "", 0
+        lines = finished_lines(model_text)
+        if lines:
+            on_lines(tuple(lines))
+            shown = len(lines)
+        async for piece in backend.stream(job):
+            model_text += piece
+            if LINE_SEPARATOR in piece and len(lines := finished_lines(model_text)) > shown:
+                on_lines(tuple(lines))
+                shown = len(lines)
+        # The last line has no line break after it: the caller shows the whole poem.
+        text = codec.from_model(model_text, continues_line=not whole)
+        return _Candidate(join_continuation(request.opening, text, whole))
 
     async def _decode(self, backend: Backend, p: Plan, settings: SamplingSettings, n: int) -> list[_Candidate]:
         """Decode n candidate poems segment by segment (the character-level path)."""

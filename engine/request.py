@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,12 @@ class PoemRequest:
         return FORM_BY_OPENING_LENGTH.get(len(syllables(self.opening)), self.default_form)
 
 
+def poem_text(lines: Sequence[str]) -> str:
+    """A poem's lines as shown to users (also while they are still being written): stanzas apart by a blank line."""
+    stanzas = [lines[i : i + LINES_PER_STANZA] for i in range(0, len(lines), LINES_PER_STANZA)]
+    return "\n\n".join("\n".join(s) for s in stanzas)
+
+
 @dataclass(frozen=True)
 class Poem:
     opening: str
@@ -124,9 +131,7 @@ class Poem:
 
     @property
     def text(self) -> str:
-        """The poem as shown to users: stanzas separated by a blank line."""
-        stanzas = [self.lines[i : i + LINES_PER_STANZA] for i in range(0, len(self.lines), LINES_PER_STANZA)]
-        return "\n\n".join("\n".join(s) for s in stanzas)
+        return poem_text(self.lines)
 
     @property
     def seed(self) -> int:

@@ -1,5 +1,6 @@
 """Whole console flows on a tiny model: the real entry point, core, store and engine."""
 
+import io
 import sqlite3
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pytest
 
 from bot import texts
 from bot.config import Settings
-from bot.console import handle_line
+from bot.console import handle_line, run_console
 from bot.runtime import open_runtime
 
 BAD_OPENINGS = {
@@ -163,3 +164,33 @@ def test_missing_model_is_explained(tmp_path):
     )
     assert done.returncode == 2
     assert "make model" in done.stderr and "Chưa có mô hình" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_console_prints_lines_as_they_come_and_then_only_the_rest(runtime):
+    out = io.StringIO()
+    # One candidate: best-of-n waits for every candidate and is shown at once.
+    stdin = io.StringIO("/caidat kho 2\n/caidat ungvien 1\n/tho Mùa thu lá vàng rơi\n")
+    await run_console(runtime.core, stdin=stdin, stdout=out, stream=True)
+    poem = await runtime.store.last_poem("console:local")
+    text = out.getvalue()
+    # The poem appears once, whole, followed by its footer and the rating buttons.
+    assert text.count("Mùa thu lá vàng rơi") == 1
+    assert poem.text + "\n\n—" in text
+    assert "!rate:" in text.split(poem.text, 1)[1]
+
+
+async def test_console_streamed_lines_are_written_before_the_reply(runtime):
+    writes: list[str] = []
+
+    class Tap(io.StringIO):
+        def write(self, s: str) -> int:
+            writes.append(s)
+            return super().write(s)
+
+    await runtime.core.caidat("console:local", "ungvien 1")
+    await run_console(runtime.core, stdin=io.StringIO("/tho Mùa thu lá vàng rơi\n"), stdout=Tap(), stream=True)
+    poem = await runtime.store.last_poem("console:local")
+    lines = poem.text.split("\n")
+    # The opening and each finished line were written on their own before the rest of the reply.
+    assert writes[0] == lines[0] + "\n"
+    assert "".join(writes[:3]) == "\n".join(lines[:3]) + "\n"

@@ -237,11 +237,11 @@ async def test_poems_beyond_the_engine_slots_wait_their_turn(tiny_model_dir, tmp
         running = []
         write = rt.engine.write
 
-        async def counting_write(request):  # the real engine, counted
+        async def counting_write(request, **options):  # the real engine, counted
             running.append(1)
             assert len(running) == 1  # never two at once
             try:
-                return await write(request)
+                return await write(request, **options)
             finally:
                 running.pop()
 
@@ -251,7 +251,7 @@ async def test_poems_beyond_the_engine_slots_wait_their_turn(tiny_model_dir, tmp
         # One waiting behind a slow one past its deadline times out without reaching the engine.
         core.poem_timeout_seconds = 0.05
         calls = []
-        rt.engine.write = lambda request: calls.append(request) or write(request)
+        rt.engine.write = lambda request, **options: calls.append(request) or write(request, **options)
         async with core._engine_slots:  # the one slot is taken
             reply = await core.tho("tg:210", OPENING)
         assert reply.text == texts.POEM_TIMEOUT.format(seconds=0.05) and not calls

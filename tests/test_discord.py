@@ -26,6 +26,7 @@ def settings(tmp_path, model_dir, **extra) -> Settings:
         "THO_DB": tmp_path / "tho.db",
         "THO_MODEL_WATCH_SECONDS": 0,
         "DISCORD_TOKEN": "fake",
+        "THO_STREAM": "0",  # one follow-up per answer, whole; streaming has its own test
         **extra,
     }
     return Settings(_env_file=None, **values)
@@ -36,7 +37,7 @@ async def discord_bot(tmp_path, model_dir, **extra):
     async with open_runtime(settings(tmp_path, model_dir, **extra), watch=False) as runtime:
         # Env.start()/shutdown() rather than `async with simcord.run(...)`: a pytest fixture's setup and
         # teardown run in different contexts, which simcord's clock context cannot span.
-        env = simcord.Env(dc.build_client(runtime), settle_timeout=SETTLE_SECONDS)
+        env = simcord.Env(dc.build_client(runtime, stream_interval=0), settle_timeout=SETTLE_SECONDS)
         await env.start()
         try:
             guild = env.create_guild(name="Nhà thơ")
@@ -215,3 +216,24 @@ async def test_missing_token_is_a_clear_error(tmp_path, tiny_model_dir):
     async with open_runtime(settings(tmp_path, tiny_model_dir, DISCORD_TOKEN=None), watch=False) as runtime:
         with pytest.raises(StartupError, match="DISCORD_TOKEN"):
             await dc.serve(runtime)
+
+
+async def test_poem_grows_line_by_line_in_one_followup(tmp_path, tiny_model_dir):
+    async with discord_bot(tmp_path, tiny_model_dir, THO_STREAM="1") as (env, runtime, guild, channel):
+        lan = guild.add_member(env.create_user("lan"))
+        await lan.slash(channel, "caidat", ungvien=1)
+        await lan.slash(channel, "caidat", kho=2)
+        await lan.slash(channel, "tho", cau_dau=OPENING)
+        ((poem_id, stored),) = rows(runtime, "SELECT id, text FROM poems WHERE user_key = ?", f"dc:{lan.id}")
+        message = channel.last_message
+        # One message, which ends as the whole poem with its rating buttons.
+        assert message.content.startswith(stored + "\n\n—") and texts.STREAM_WRITING not in message.content
+        assert button_ids(message) == [[f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]]
+        poem_messages = [m for m in channel.history() if m.content.startswith(OPENING)]
+        assert poem_messages == [message]
+        # Before that it was sent with the opening line and edited as lines were finished.
+        sent = [r.json for r in env.http_requests if r.method == "POST" and "/webhooks/" in r.path]
+        edits = [r.json for r in env.http_requests if r.method == "PATCH" and "/messages/" in r.path]
+        growing = [b["content"] for b in sent + edits if b and texts.STREAM_WRITING in (b.get("content") or "")]
+        assert growing[0] == OPENING + "\n" + texts.STREAM_WRITING
+        assert len(growing) >= 2 and all(stored.startswith(g.split("\n" + texts.STREAM_WRITING)[0]) for g in growing)

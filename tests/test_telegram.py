@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from bot import telegram as tg
 from bot import texts
 from bot.config import Settings
 from bot.runtime import StartupError, open_runtime
+from engine.request import poem_text
 from tests.fake_telegram import BOT_USERNAME, TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.timeout(120)
@@ -27,6 +29,8 @@ def settings(tmp_path, model_dir, base_url, **extra) -> Settings:
         "THO_MODEL_WATCH_SECONDS": 0,
         "TELEGRAM_TOKEN": TOKEN,
         "TELEGRAM_BASE_URL": base_url,
+        # One message per answer, whole: what most tests assert on. Streaming has its own tests below.
+        "THO_STREAM": "0",
         **extra,
     }
     return Settings(_env_file=None, **values)
@@ -39,7 +43,8 @@ async def telegram_bot(tmp_path, model_dir, **extra):
     await fake.start()
     try:
         async with open_runtime(settings(tmp_path, model_dir, fake.base_url, **extra), watch=False) as runtime:
-            async with tg.running(runtime, poll_timeout=1):
+            async with tg.running(runtime, poll_timeout=1) as application:
+                application.bot_data["stream_interval"] = 0  # no pacing: edits as fast as lines come
                 yield fake, runtime
     finally:
         await fake.stop()
@@ -258,3 +263,78 @@ async def test_missing_token_is_a_clear_error(tmp_path, tiny_model_dir):
     ) as runtime:
         with pytest.raises(StartupError, match="TELEGRAM_TOKEN"):
             tg.build_application(runtime)
+
+
+# -- streaming: the poem grows line by line in one message ---------------------------------------------
+def shown_texts(fake: FakeTelegram, chat_id: int, message_id: int) -> list[str]:
+    """Every text the poem's message had, in order: as sent, then each edit."""
+    texts_ = []
+    for call in fake.calls:
+        params = call.params
+        if call.status != 200 or params.get("chat_id") != chat_id:
+            continue
+        if call.method == "sendMessage" and params["text"].startswith(OPENING) and not texts_:
+            texts_.append(params["text"])
+        elif call.method == "editMessageText" and params.get("message_id") == message_id:
+            texts_.append(params["text"])
+    return texts_
+
+
+async def test_poem_is_shown_line_by_line_then_whole_with_buttons(tmp_path, tiny_model_dir):
+    async with telegram_bot(tmp_path, tiny_model_dir, THO_STREAM="1") as (fake, runtime):
+        lan = fake.user(31)
+        await fake.reply(lan, "/caidat ungvien 1")
+        await fake.reply(lan, "/caidat kho 2")
+        first = await fake.reply(lan, f"/tho {OPENING}")
+        message = fake.messages[(31, first["message_id"])]
+        await fake.wait_for(lambda: buttons(message))  # the rating buttons come with the last line
+        ((poem_id, stored),) = rows(runtime, "SELECT id, text FROM poems WHERE user_key = 'tg:31'")
+
+        shown = shown_texts(fake, 31, first["message_id"])
+        lines = stored.replace("\n\n", "\n").split("\n")
+        *growing, final = shown
+        # First the user's own line, then each edit adds finished lines, never more edits than lines.
+        assert growing[0] == OPENING + "\n" + texts.STREAM_WRITING
+        counts = []
+        for text in growing:
+            assert text.endswith("\n" + texts.STREAM_WRITING)
+            body = text[: -len(texts.STREAM_WRITING) - 1]
+            k = len(body.replace("\n\n", "\n").split("\n"))
+            assert poem_text(lines[:k]) == body
+            counts.append(k)
+        assert counts == sorted(set(counts)) and len(growing) <= len(lines)
+        # It ends equal to the stored poem, with the footer and the stars.
+        assert final.startswith(stored + "\n\n—") and texts.STREAM_WRITING not in final
+        assert message["text"] == final
+        assert [b["callback_data"] for b in buttons(message)[0]] == [f"rate:{poem_id}:{n}" for n in range(1, 6)]
+        assert len([m for m in fake.sent_to(31) if m["text"].startswith(OPENING)]) == 1  # one message
+
+
+async def test_a_stream_that_cannot_be_edited_still_ends_with_the_whole_poem(tmp_path, tiny_model_dir):
+    async with telegram_bot(tmp_path, tiny_model_dir, THO_STREAM="1") as (fake, runtime):
+        lan = fake.user(32)
+        await fake.reply(lan, "/caidat ungvien 1")
+        fake.fail_next("editMessageText", status=400, times=100)  # e.g. the message was deleted meanwhile
+        before = len(fake.sent_to(32))
+        await fake.command(lan, f"/tho {OPENING}")
+        final = await fake.wait_for(lambda: next((m for m in fake.sent_to(32)[before:] if buttons(m)), None))
+        ((stored,),) = rows(runtime, "SELECT text FROM poems WHERE user_key = 'tg:32'")
+        assert final["text"].startswith(stored + "\n\n—")
+
+
+async def test_a_poem_cut_off_half_way_ends_with_a_clear_error_not_half_a_poem(tmp_path, tiny_model_dir):
+    async with telegram_bot(tmp_path, tiny_model_dir, THO_STREAM="1", THO_POEM_TIMEOUT_SECONDS="0.02") as (
+        fake,
+        runtime,
+    ):
+        lan = fake.user(33)
+        await fake.reply(lan, "/caidat ungvien 1")
+        await fake.reply(lan, "/caidat kho 4")
+        before = len(fake.sent_to(33))
+        await fake.command(lan, f"/tho {OPENING}")
+        error = texts.POEM_TIMEOUT.format(seconds=0.02)
+        await fake.wait_for(lambda: any(m["text"] == error for m in fake.sent_to(33)[before:]))
+        await asyncio.sleep(0.2)  # anything still on its way arrives
+        # Whatever had been shown was replaced by the error: no half poem is left on screen.
+        assert [m["text"] for m in fake.sent_to(33)[before:]] == [error]
+        assert rows(runtime, "SELECT COUNT(*) FROM poems WHERE user_key = 'tg:33'") == [(0,)]

@@ -45,6 +45,36 @@ def decode_completion(tokenizer, tokens: Sequence[int], eos_id: int, logprob: fl
     return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished, logprob=logprob)
 
 
+class StreamDecoder:
+    """Token ids in, new text out; the pieces join to exactly `decode_completion(tokens).text`.
+
+    Decoding the whole text each time (poems are ~100 tokens) and holding back a
+    trailing U+FFFD keeps a multi-byte letter split over two byte-level tokens whole.
+    """
+
+    def __init__(self, tokenizer, eos_id: int):
+        self.tokenizer = tokenizer
+        self.eos_id = eos_id
+        self.tokens: list[int] = []
+        self.sent = ""
+
+    def feed(self, token_ids: Sequence[int]) -> str:
+        self.tokens += list(token_ids)
+        text = self._text()
+        return "" if text.endswith("\ufffd") else self._new(text)
+
+    def flush(self) -> str:
+        return self._new(self._text())
+
+    def _text(self) -> str:
+        return decode_completion(self.tokenizer, self.tokens, self.eos_id).text
+
+    def _new(self, text: str) -> str:
+        piece = text[len(self.sent) :] if text.startswith(self.sent) else ""
+        self.sent = text if text.startswith(self.sent) else self.sent
+        return piece
+
+
 class Backend(abc.ABC):
     """Async text generation from a local model directory."""
 

@@ -26,13 +26,13 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from engine.backends.base import Backend, Completion, GenerationJob, decode_completion
+from engine.backends.base import Backend, Completion, GenerationJob, StreamDecoder, decode_completion
 from engine.backends.constraints import Constraint, Constraints
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
@@ -54,6 +54,7 @@ class _Request:
     prompt_ids: list[int]
     resolve: Callable[[object], None]  # called in the worker with the completions or an exception
     constraint: Constraint | None  # the form, before the first token; each row decodes with its own copy
+    on_token: Callable[[int], None] | None = None  # streaming (n=1): told each token as it is chosen
     cancelled: threading.Event = field(default_factory=threading.Event)
     rows: list[_Row] = field(default_factory=list)
     beams_done: list[tuple[float, list[int]]] = field(default_factory=list)
@@ -121,6 +122,38 @@ class HFBackend(Backend):
 
     # -- the async side --------------------------------------------------------------------------
     async def complete(self, job: GenerationJob) -> list[Completion]:
+        return await self._submit(job)
+
+    async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
+        """Yield the candidate's text token by token as the worker decodes it (n=1 jobs; others in one piece)."""
+        if job.n != 1 or job.settings.strategy == "beam":
+            async for piece in super().stream(job):
+                yield piece
+            return
+        if self._thread is None:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        tokens: asyncio.Queue[int | None] = asyncio.Queue()  # at most max_new_tokens items: bounded by the job
+
+        def on_token(token: int) -> None:  # in the worker thread
+            loop.call_soon_threadsafe(tokens.put_nowait, token)
+
+        task = asyncio.ensure_future(self._submit(job, on_token))
+        # Queued after every token the worker handed over (call_soon_threadsafe keeps their order).
+        task.add_done_callback(lambda _: tokens.put_nowait(None))
+        decoder = StreamDecoder(self.tokenizer, self.eos_id)
+        try:
+            while (token := await tokens.get()) is not None:
+                if piece := decoder.feed([token]):
+                    yield piece
+            await task  # a failed decoding raises here, after the pieces it produced
+            if piece := decoder.flush():
+                yield piece
+        finally:
+            if not task.done():
+                task.cancel()  # the consumer stopped: the worker drops the row at its next step
+
+    async def _submit(self, job: GenerationJob, on_token: Callable[[int], None] | None = None) -> list[Completion]:
         if self._thread is None:
             await self.start()
         loop = asyncio.get_running_loop()
@@ -142,7 +175,7 @@ class HFBackend(Backend):
             await asyncio.to_thread(self.constraints.for_job, job) if job.regex else self.constraints.for_job(job)
         )
         prompt_ids = self.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
-        request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, constraint=constraint)
+        request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, constraint=constraint, on_token=on_token)
         self._queue.put(request)
         try:
             return await future
@@ -320,6 +353,8 @@ class _Batch:
     def _accept(self, row: _Row, token: int) -> None:
         b = self.b
         row.tokens.append(token)
+        if row.req.on_token is not None:
+            row.req.on_token(token)
         if row.matcher is not None:
             if not row.matcher.accept(token):
                 log.error("the form refused token %d; ending row", token)

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from engine.backends.base import Backend, Completion, GenerationJob, decode_completion
+from engine.backends.base import Backend, Completion, GenerationJob, StreamDecoder, decode_completion
 from engine.backends.constraints import Constraints
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
@@ -270,36 +270,10 @@ class TokenizerSupport:
         self.constraints = Constraints(tokenizer, vocab_size, eos_id, syllable_level)
 
     def stream_decoder(self) -> StreamDecoder:
-        return StreamDecoder(self)
+        return StreamDecoder(self.tokenizer, self.eos_id)
 
     def completion(self, tokens: Sequence[int], logprob: float | None = None) -> Completion:
         return decode_completion(self.tokenizer, tokens, self.eos_id, logprob)
-
-
-class StreamDecoder:
-    """Token ids in, new text out; the pieces join to exactly `completion(tokens).text`.
-
-    Decoding the whole text each time (poems are ~100 tokens) and holding back a
-    trailing U+FFFD keeps a multi-byte letter split over two byte-level tokens whole.
-    """
-
-    def __init__(self, support: TokenizerSupport):
-        self.support = support
-        self.tokens: list[int] = []
-        self.sent = ""
-
-    def feed(self, token_ids: Sequence[int]) -> str:
-        self.tokens += list(token_ids)
-        text = self.support.completion(self.tokens).text
-        return "" if text.endswith("\ufffd") else self._new(text)
-
-    def flush(self) -> str:
-        return self._new(self.support.completion(self.tokens).text)
-
-    def _new(self, text: str) -> str:
-        piece = text[len(self.sent) :] if text.startswith(self.sent) else ""
-        self.sent = text if text.startswith(self.sent) else self.sent
-        return piece
 
 
 async def beam_search(

@@ -29,7 +29,8 @@ from pathlib import Path
 WORK = Path("build")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """One sub-command per step; the heavy modules are imported only for the step that runs."""
     parser = argparse.ArgumentParser(
         prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -76,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.feedback.cli import add_arguments as add_feedback_arguments
 
     add_feedback_arguments(p)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "data":
         from training.corpus import AUTHOR_CAP, DEFAULT_CORPUS, prepare_files
 

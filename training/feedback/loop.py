@@ -29,13 +29,18 @@ from engine.model_dir import read_model_info
 from engine.prompt import format_poem
 from training.corpus import DEFAULT_CORPUS, chunks, prepare_files, read_split
 from training.feedback import export as fx
-from training.feedback.gate import EvalSettings, evaluate_pair
+from training.feedback.gate import EvalSettings, GateResult, evaluate_pair
 from training.feedback.retrain import TrainSettings, retrain
 
 MIN_NEW_SIGNALS = 50
 MIN_TRAIN_EXAMPLES = 8
 MIN_HELDOUT_PAIRS = 4
 REPLAY_POEMS = 2000
+OUTCOMES = {  # a round's status -> what it tells the operator
+    "promoted": "{version} passed the gate and is now the serving model",
+    "candidate": "{version} passed the gate; recorded as a candidate (not promoted)",
+    "rejected": "{version} failed the gate; recorded as rejected, {parent} keeps serving",
+}
 
 
 @dataclass
@@ -112,6 +117,7 @@ def last_export_until(versions) -> str | None:
 
 
 async def run_round(settings: RoundSettings) -> RoundResult:
+    """One round, steps 1-6 above; a round with too little feedback changes nothing."""
     from bot.store import Store
 
     async with Store(settings.db) as store:
@@ -156,14 +162,7 @@ async def run_round(settings: RoundSettings) -> RoundResult:
         settings.train,
         summary,
     )
-    serving_figures = next(
-        (
-            v.metrics.get("figures")
-            for v in versions
-            if v.version == parent and v.metrics.get("eval") == _eval_key(settings.eval)
-        ),
-        None,
-    )
+    serving_figures = _known_figures(versions, parent, settings.eval)
     gate = await asyncio.to_thread(
         evaluate_pair, parent_dir, out_dir, export.dpo_heldout, settings.eval, serving_figures
     )
@@ -176,9 +175,39 @@ async def run_round(settings: RoundSettings) -> RoundResult:
         "figures": _figures(gate.candidate),
         "eval": _eval_key(settings.eval),
     }
+    status = await _record(settings, parent, version, str(out_dir.resolve()), metrics, gate, serving_figures is None)
+    return RoundResult(status, OUTCOMES[status].format(version=version, parent=parent), version, out_dir, metrics)
+
+
+def _known_figures(versions, parent: str, evaluation: EvalSettings) -> dict | None:
+    """The serving model's figures from an earlier round, if they were measured the way this round measures."""
+    return next(
+        (
+            v.metrics.get("figures")
+            for v in versions
+            if v.version == parent and v.metrics.get("eval") == _eval_key(evaluation)
+        ),
+        None,
+    )
+
+
+async def _record(
+    settings: RoundSettings,
+    parent: str,
+    version: str,
+    path: str,
+    metrics: dict,
+    gate: GateResult,
+    keep_serving_figures: bool,
+) -> str:
+    """Steps 5 and 6: the candidate in model_versions with every figure, promoted if it passed; the round's status.
+
+    With `keep_serving_figures` the serving model's figures, just measured, are kept too: the next round need not
+    measure it again."""
+    from bot.store import Store
+
     async with Store(settings.db) as store:
-        if serving_figures is None and (pv := await store.get_model_version(parent)) is not None:
-            # Keep the serving model's figures, so the next round need not measure it again.
+        if keep_serving_figures and (pv := await store.get_model_version(parent)) is not None:
             await store.record_model_version(
                 parent,
                 pv.path,
@@ -186,17 +215,12 @@ async def run_round(settings: RoundSettings) -> RoundResult:
                 pv.status,
             )
         status = "candidate" if gate.passed else "rejected"
-        await store.record_model_version(version, str(out_dir.resolve()), metrics, status=status)
+        await store.record_model_version(version, path, metrics, status=status)
         if gate.passed and settings.promote:
             # What `python -m bot swap` does: the running bots' watchers swap to it live.
-            await store.record_model_version(version, str(out_dir.resolve()), metrics, status="serving")
+            await store.record_model_version(version, path, metrics, status="serving")
             status = "promoted"
-    message = {
-        "promoted": f"{version} passed the gate and is now the serving model",
-        "candidate": f"{version} passed the gate; recorded as a candidate (not promoted)",
-        "rejected": f"{version} failed the gate; recorded as rejected, {parent} keeps serving",
-    }[status]
-    return RoundResult(status, message, version, out_dir, metrics)
+    return status
 
 
 def _figures(measured: dict) -> dict:

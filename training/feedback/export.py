@@ -246,8 +246,14 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
                     "opening": a.opening,
                 }
             )
+    out.summary = _summary(out, poems, info, window_s)
+    return out
+
+
+def _summary(out: Export, poems: dict[tuple[str, str], Judged], info: dict, window_s: float) -> dict:
+    """summary.json: what the export holds and from which signals (`until` is the next round's starting point)."""
     labelled = [j for j in poems.values() if j.label is not None]
-    out.summary = {
+    return {
         "until": info["until"],
         "poems_with_signals": len(poems),
         "desirable": sum(1 for j in labelled if j.label),
@@ -266,7 +272,6 @@ def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Expor
             "regeneration_window_s": window_s,
         },
     }
-    return out
 
 
 def write(export: Export, out_dir: str | Path) -> Path:

@@ -95,53 +95,19 @@ def sweep(
     grid=GRID,
     candidates=CANDIDATES,
 ) -> dict:
+    """Score every combination of the grid, then best-of-n for the winner; write the defaults and sweep.json."""
     t0 = time.perf_counter()
-    train = read_split(data_dir / "train.jsonl")
-    training_lines = training_line_set(train)
+    training_lines = training_line_set(read_split(data_dir / "train.jsonl"))
     known = known_syllables(training_lines)
     by_form = openings(read_split(data_dir / "validation.jsonl"), training_lines, SWEEP_FORMS, n_openings)
     items = [o for f in SWEEP_FORMS for o in by_form[f]]
     scorer = Scorer(model_dir)
-    log_vocab = math.log(len(scorer.tokenizer))
-    rows = []
-    for combo in grid:
-        s = settings_of(combo).replace(candidates=1)
-        poems = asyncio.run(_write(model_dir, items, s, threads))
-        total = sum(p.scores.total for p in poems) / len(poems)
-        d2 = metrics.distinct_n([list(p.lines[1:]) for p in poems], 2)
-        ppl = scorer.perplexity([(p.form, list(p.lines)) for p in poems])
-        fluency = max(0.0, 1 - math.log(ppl) / log_vocab)
-        words = metrics.known_syllable_rate([ln for p in poems for ln in p.lines[1:]], known)
-        score = 0.4 * total + 0.2 * d2 + 0.2 * fluency + 0.2 * words
-        rows.append(
-            {
-                "settings": s.as_dict(),
-                "total": round(total, 4),
-                "distinct_2": round(d2, 4),
-                "perplexity": round(ppl, 2),
-                "known_syllables": round(words, 4),
-                "score": round(score, 4),
-            }
-        )
-        print(
-            f"{json.dumps(s.as_dict())}: total {total:.3f} distinct-2 {d2:.3f} ppl {ppl:.1f} "
-            f"known syllables {words:.3f} -> {score:.4f}"
-        )
-    best = max(rows, key=lambda r: r["score"])
-    base = SamplingSettings.from_dict(best["settings"])
-    lat_openings = [(o.form, o.line) for o in items]
-    by_n = []
-    for n in candidates:
-        s = base.replace(candidates=n)
-        poems = asyncio.run(_write(model_dir, items, s, threads))
-        total = sum(p.scores.total for p in poems) / len(poems)
-        lat = asyncio.run(latency(model_dir, s, latency_requests, lat_openings, threads))
-        by_n.append({"candidates": n, "total": round(total, 4), "p50_s": lat["p50_s"]})
-        print(f"candidates {n}: total {total:.3f}, p50 {lat['p50_s']} s")
-    top = max(r["total"] for r in by_n)
-    fitting = [r for r in by_n if r["p50_s"] <= latency_budget] or [min(by_n, key=lambda r: r["p50_s"])]
-    chosen = next((r for r in fitting if r["total"] >= top - 0.01), max(fitting, key=lambda r: r["total"]))
-    final = base.replace(candidates=chosen["candidates"])
+    rows = [_grid_row(model_dir, items, settings_of(combo), threads, scorer, known) for combo in grid]
+    base = SamplingSettings.from_dict(max(rows, key=lambda r: r["score"])["settings"])
+    by_n = [
+        _candidates_row(model_dir, items, base.replace(candidates=n), latency_requests, threads) for n in candidates
+    ]
+    final = base.replace(candidates=_fewest_candidates(by_n, latency_budget))
     write_generation_config(model_dir, final)
     result = {
         "chosen": final.as_dict(),
@@ -153,6 +119,47 @@ def sweep(
     (model_dir / "sweep.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"chosen defaults: {json.dumps(final.as_dict())}")
     return result
+
+
+def _grid_row(model_dir: Path, items, settings: SamplingSettings, threads, scorer: Scorer, known) -> dict:
+    """One combination, one candidate per poem: its figures and score (a row of sweep.json's grid)."""
+    s = settings.replace(candidates=1)
+    poems = asyncio.run(_write(model_dir, items, s, threads))
+    total = sum(p.scores.total for p in poems) / len(poems)
+    d2 = metrics.distinct_n([list(p.lines[1:]) for p in poems], 2)
+    ppl = scorer.perplexity([(p.form, list(p.lines)) for p in poems])
+    fluency = max(0.0, 1 - math.log(ppl) / math.log(len(scorer.tokenizer)))
+    words = metrics.known_syllable_rate([ln for p in poems for ln in p.lines[1:]], known)
+    score = 0.4 * total + 0.2 * d2 + 0.2 * fluency + 0.2 * words
+    print(
+        f"{json.dumps(s.as_dict())}: total {total:.3f} distinct-2 {d2:.3f} ppl {ppl:.1f} "
+        f"known syllables {words:.3f} -> {score:.4f}"
+    )
+    return {
+        "settings": s.as_dict(),
+        "total": round(total, 4),
+        "distinct_2": round(d2, 4),
+        "perplexity": round(ppl, 2),
+        "known_syllables": round(words, 4),
+        "score": round(score, 4),
+    }
+
+
+def _candidates_row(model_dir: Path, items, s: SamplingSettings, latency_requests: int, threads) -> dict:
+    """The checker total and p50 latency of best-of-`s.candidates`."""
+    poems = asyncio.run(_write(model_dir, items, s, threads))
+    total = sum(p.scores.total for p in poems) / len(poems)
+    lat = asyncio.run(latency(model_dir, s, latency_requests, [(o.form, o.line) for o in items], threads))
+    print(f"candidates {s.candidates}: total {total:.3f}, p50 {lat['p50_s']} s")
+    return {"candidates": s.candidates, "total": round(total, 4), "p50_s": lat["p50_s"]}
+
+
+def _fewest_candidates(by_n: list[dict], latency_budget: float) -> int:
+    """The smallest n within 0.01 of the best total among those under the latency budget (or the fastest)."""
+    top = max(r["total"] for r in by_n)
+    fitting = [r for r in by_n if r["p50_s"] <= latency_budget] or [min(by_n, key=lambda r: r["p50_s"])]
+    chosen = next((r for r in fitting if r["total"] >= top - 0.01), max(fitting, key=lambda r: r["total"]))
+    return chosen["candidates"]
 
 
 def write_generation_config(model_dir: Path, s: SamplingSettings) -> None:

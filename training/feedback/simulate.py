@@ -27,9 +27,14 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.prompt import split_lines
 from engine.prosody import syllables
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from training.feedback.loop import RoundSettings
 
 TASTES: dict[str, frozenset[str]] = {
     # The sea: the issue's example.
@@ -161,17 +166,16 @@ async def rate_round(core, store, raters: list[Rater], n_poems: int, concurrency
     }
 
 
-async def simulate(args) -> dict:
+def _setup(args) -> tuple[Path, RoundSettings, Settings]:
+    """A fresh database in the work directory; the rounds' settings and the bot's, both pointing at it."""
     from bot.config import Settings
-    from bot.runtime import open_runtime
-    from training.feedback.loop import run_round, settings_from_args
+    from training.feedback.loop import settings_from_args
 
-    # Before anything runs on the loop: plain blocking set-up is fine here.
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+    work.mkdir(parents=True, exist_ok=True)
     db = work / f"simulate-{args.taste}.db"
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
     args.db = db
     round_settings = settings_from_args(args)
     round_settings.models_dir = args.models_dir or work / f"models-{args.taste}"
@@ -181,6 +185,25 @@ async def simulate(args) -> dict:
         settings_kwargs["THO_MODEL"] = args.model
     settings = Settings(**settings_kwargs)
     round_settings.model = settings.model
+    return work, round_settings, settings
+
+
+async def _swapped(engine, version: str) -> bool:
+    """Whether the running engine serves `version` within a minute (the watcher swaps within
+    THO_MODEL_WATCH_SECONDS)."""
+    for _ in range(600):
+        if engine.model_version == version:
+            return True
+        await asyncio.sleep(0.1)
+    return engine.model_version == version
+
+
+async def simulate(args) -> dict:
+    from bot.runtime import open_runtime
+    from training.feedback.loop import run_round
+
+    # Before anything runs on the loop: plain blocking set-up is fine here.
+    work, round_settings, settings = _setup(args)
     master = random.Random(args.seed)
     raters = [
         Rater(f"console:rater{i}", TASTES[args.taste], random.Random(master.random()), args.retry_rate)
@@ -210,11 +233,7 @@ async def simulate(args) -> dict:
                     }
                 )
                 if result.status == "promoted":
-                    for _ in range(600):  # the watcher swaps within THO_MODEL_WATCH_SECONDS
-                        if rt.engine.model_version == result.version:
-                            break
-                        await asyncio.sleep(0.1)
-                    row["swapped"] = rt.engine.model_version == result.version
+                    row["swapped"] = await _swapped(rt.engine, result.version)
             report["rounds"].append(row)
         figures = {v.version: v.metrics.get("figures", {}) for v in await rt.store.list_model_versions()}
         statuses = {v.version: v.status for v in await rt.store.list_model_versions()}

@@ -82,7 +82,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> None:
         if args.mode == "console":
             from bot.console import run_console
 
-            await run_console(runtime.core, stream=runtime.settings.stream)
+            await run_console(runtime.core, stream=runtime.settings.stream, pictures=runtime.settings.console_pictures)
             return
         runners = []
         if args.mode in ("telegram", "all"):

@@ -8,9 +8,10 @@ validated value before anything else touches it; anything else is None.
 Two kinds of buttons:
 - rating stars under a poem (`rate:<poem id>:<stars>`): anyone may press them,
   in a group each member rates for themselves;
-- buttons made for one user (the settings panel, the delete confirmation):
-  they carry their owner (`set:nhietdo:0.6@tg:123`, `reset@tg:123`,
-  `delete:yes@tg:123`) and act only for that user.
+- buttons made for one user (the settings panel, the delete confirmation,
+  the 🖼 picture of one's own poem): they carry their owner
+  (`set:nhietdo:0.6@tg:123`, `reset@tg:123`, `delete:yes@tg:123`,
+  `pic:12@tg:123`) and act only for that user.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _PATTERNS = {
     "set": re.compile(r"set:(?P<name>[a-z]{1,16}):(?P<value>[A-Za-z0-9._\-]{1,24})@" + _OWNER),
     "reset": re.compile(r"reset@" + _OWNER),
     "delete": re.compile(r"delete:(?P<answer>yes|no)@" + _OWNER),
+    "pic": re.compile(r"pic:(?P<poem>[1-9][0-9]{0,18})@" + _OWNER),
 }
 
 
@@ -65,7 +67,18 @@ class Delete:
         return f"delete:{'yes' if self.confirmed else 'no'}@{self.owner}"
 
 
-Action = Rate | SetOption | Reset | Delete
+@dataclass(frozen=True)
+class Picture:
+    """The poem as an image; only its author's button (the picture may carry the author's name)."""
+
+    poem_id: int
+    owner: str
+
+    def encode(self) -> str:
+        return f"pic:{self.poem_id}@{self.owner}"
+
+
+Action = Rate | SetOption | Reset | Delete | Picture
 
 
 def parse(data: object) -> Action | None:
@@ -84,4 +97,7 @@ def parse(data: object) -> Action | None:
         return SetOption(match["name"], match["value"], match["owner"])
     if kind == "reset":
         return Reset(match["owner"])
+    if kind == "pic":
+        poem_id = int(match["poem"])
+        return Picture(poem_id, match["owner"]) if poem_id <= MAX_POEM_ID else None
     return Delete(match["answer"] == "yes", match["owner"])

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # Poems the engine writes at once; the others wait their turn within their deadline.
     # None: 16 on the CPU backend (its sweet spot, see Benchmark), 256 on vLLM.
     max_concurrent: int | None = Field(None, alias="THO_MAX_CONCURRENT", ge=1, le=100_000)
+    console_pictures: Path = Field(Path("."), alias="THO_CONSOLE_PICTURES")  # where the console saves pictures
     stream: bool = Field(True, alias="THO_STREAM")  # show a poem line by line as it is written (0: all at once)
     log_level: str | None = Field(None, alias="THO_LOG_LEVEL")  # None: INFO for the bots, WARNING in the console
 

@@ -3,15 +3,18 @@
 Reads commands from stdin line by line (a prompt when stdin is a terminal) and
 prints replies to stdout. Buttons are printed as hints; press one by typing
 its action, e.g. `!rate:3:5`. Settings and ratings persist in the database
-like on any platform.
+like on any platform. Pictures (/anh, /giaithich, the 🖼 button) are written
+as PNG files to THO_CONSOLE_PICTURES (default: the current folder).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import TextIO
 
+from bot import texts
 from bot.core import Core, Reply
 from engine.engine import LinesCallback
 from engine.request import poem_text
@@ -20,8 +23,8 @@ USER_KEY = "console:local"
 PROMPT = "thơ> "
 
 
-def render(reply: Reply) -> str:
-    lines = [reply.text]
+def render(reply: Reply, saved: Path | None = None) -> str:
+    lines = [reply.text] if saved is None else [texts.CONSOLE_PICTURE.format(path=saved), reply.text]
     for row in reply.buttons:
         lines.append("  ".join(f"[{b.label}] !{b.action}" for b in row))
     return "\n".join(lines)
@@ -61,7 +64,24 @@ class LinePrinter:
         return shown[len(self.printed) :] if self.printed and shown.startswith(self.printed) else shown
 
 
-async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, stream: bool = True) -> None:
+def save_picture(reply: Reply, folder: Path) -> Path:
+    """A picture reply's PNG, written to `folder` under the next free name (tho-1.png, tho-2.png, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while (folder / f"tho-{n}.png").exists():
+        n += 1
+    path = folder / f"tho-{n}.png"
+    path.write_bytes(reply.image)
+    return path
+
+
+async def run_console(
+    core: Core,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stream: bool = True,
+    pictures: Path = Path("."),
+) -> None:
     interactive = stdin.isatty()
     if interactive:
         stdout.write(render(await core.start(USER_KEY)) + "\n")
@@ -74,8 +94,11 @@ async def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sy
             break
         printer = LinePrinter(stdout) if stream else None
         reply = await handle_line(core, line, on_lines=printer)
-        if reply is not None:
+        if reply is not None and reply.image is not None:
+            rest = render(reply, await asyncio.to_thread(save_picture, reply, pictures))
+        elif reply is not None:
             # An error after some lines were printed starts on its own line, whole.
             rest = printer.rest_of(reply) if printer and not (reply.error or reply.failed) else render(reply)
+        if reply is not None:
             stdout.write(rest + "\n\n")
             stdout.flush()

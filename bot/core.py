@@ -12,18 +12,22 @@ runs before the store is touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot import actions, texts
+from bot.picture import render_explanation, render_poem
 from bot.store import NewPoem, Store
 from engine.engine import LinesCallback, PoemEngine
+from engine.explain import Explainer, ExplainUnavailable, Explanation
 from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS, RHYME_SCHEMES
 from engine.model_dir import ModelDirError, read_model_info
 from engine.request import InvalidRequest, PoemRequest
@@ -46,6 +50,7 @@ SETTING_NAMES = {
     "van": "scheme",
     "kho": "stanzas",
     "congkhai": "public",
+    "kyten": "signature",
 }
 SETTING_ORDER = tuple(SETTING_NAMES.values())
 STRATEGY_ALIASES = {"ngaunhien": "sample", "thamlam": "greedy", "chum": "beam"}
@@ -68,8 +73,11 @@ RATE_WINDOW_SECONDS = 60.0
 TOP_LIMIT = 5
 TOP_MIN_RATERS = 2  # /top shows a poem only once this many users other than its author rated it
 ECHO_CHARS = 30  # at most this much of a refused value is repeated back to the user
+# The commands, by the names users type; each is the Core method of that name. One list for every adapter.
+POEM_COMMANDS = ("tho", "tholai")  # they write a poem (adapters show it being written)
+USER_COMMANDS = ("start", *texts.COMMAND_DESCRIPTIONS)  # /start is Telegram's first message, not in the menu
 ADMIN_COMMANDS = ("trangthai", "mohinh")
-POEM_COMMANDS = ("tho", "tholai")  # the commands that write a poem (adapters show it being written)
+COMMAND_ALIASES = {"help": "giupdo"}
 PROMOTE_WORD, ROLLBACK_WORD = "chon", "quaylai"
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
@@ -100,6 +108,7 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     poem_id: int | None = None
+    image: bytes | None = None  # a PNG to send, the text as its caption
     error: bool = False  # the user did something we refused (nothing changed)
     failed: bool = False  # our fault: adapters report it to the admins
     answer: str | None = None  # short notice for a button press (Telegram's answerCallbackQuery)
@@ -164,6 +173,8 @@ BOT_SETTINGS: dict[str, BotSetting] = {
     "scheme": BotSetting(_parse_scheme, ", ".join(RHYME_SCHEMES), "cheo", texts.scheme_title),
     "stanzas": BotSetting(_parse_stanzas, f"{MIN_STANZAS}..{MAX_STANZAS}", "2", default=MIN_STANZAS),
     "public": BotSetting(_parse_yes_no, "co, khong", "khong", lambda v: texts.YES_NO[bool(v)], default=True),
+    # The user's display name under their poem pictures: only when they said so.
+    "signature": BotSetting(_parse_yes_no, "co, khong", "co", lambda v: texts.YES_NO[bool(v)], default=False),
 }
 
 
@@ -267,47 +278,51 @@ class Core:
     max_concurrent: int = 256  # of those, poems the engine writes at once; the others wait within their deadline
     # Called after an admin changed the serving model in the store; swaps this process's engine now.
     on_serving_changed: Callable[[], Awaitable[object]] | None = None
+    explainer: Explainer = field(default_factory=Explainer)  # /giaithich: a CPU copy of the poem's model
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.poems_per_minute, self.clock)
         self._busy: set[str] = set()  # users whose poem is being written (one each, at most max_in_flight)
         self._engine_slots = asyncio.Semaphore(self.max_concurrent)
+        self._drawings = 0  # pictures being drawn now
 
     @property
     def in_flight(self) -> int:
         return len(self._busy)
 
     # -- dispatch ----------------------------------------------------------------------------------
-    async def command(self, user: str, name: str, args: str = "", on_lines: LinesCallback | None = None) -> Reply:
+    async def command(
+        self,
+        user: str,
+        name: str,
+        args: str = "",
+        on_lines: LinesCallback | None = None,
+        display_name: str | None = None,
+    ) -> Reply:
         """Run a typed command (`name` without the slash).
 
         `on_lines`: for a command that writes a poem, told its finished lines as they are
         decoded (see PoemEngine.write), so an adapter can show the poem growing.
+        `display_name`: the user's name on the platform, for their poem pictures (if they agreed).
         """
         name, args = name.lower(), clean_input(args)
+        name = COMMAND_ALIASES.get(name, name)
         if name in ADMIN_COMMANDS:
             # The one admin check. Anyone else gets exactly the answer for a command that does not exist.
             if user not in self.admins:
                 return Reply(texts.UNKNOWN_COMMAND, error=True)
             log.info("admin %s: /%s %s", user, name, _echo(args))
             return await (self.trangthai if name == "trangthai" else self.mohinh)(user, args)
-        if name in POEM_COMMANDS:
-            return await (self.tho if name == "tho" else self.tholai)(user, args, on_lines=on_lines)
-        handler = {
-            "start": self.start,
-            "giupdo": self.help,
-            "help": self.help,
-            "caidat": self.caidat,
-            "danhgia": self.danhgia,
-            "top": self.top,
-            "xoadulieu": self.xoadulieu,
-        }.get(name)
-        if handler is None:
+        if name not in USER_COMMANDS:
             return Reply(texts.UNKNOWN_COMMAND, error=True)
-        return await handler(user, args)
+        if name in POEM_COMMANDS:
+            return await getattr(self, name)(user, args, on_lines=on_lines)
+        if name == "anh":
+            return await self.anh(user, args, display_name=display_name)
+        return await getattr(self, name)(user, args)
 
-    async def action(self, user: str, data: str) -> Reply:
+    async def action(self, user: str, data: str, display_name: str | None = None) -> Reply:
         """Run a button press; malformed, stale or someone else's buttons change nothing."""
         action = actions.parse(data)
         if action is None:
@@ -321,6 +336,8 @@ class Core:
             return reply if not reply.error else Reply(reply.text, error=True, answer=reply.text)
         if isinstance(action, actions.Reset):
             return await self.caidat(user, RESET_WORD)
+        if isinstance(action, actions.Picture):
+            return await self.picture(user, action.poem_id, display_name)
         return await self.delete_confirmed(user) if action.confirmed else Reply(texts.DELETE_CANCELLED)
 
     # -- commands ----------------------------------------------------------------------------------
@@ -332,7 +349,7 @@ class Core:
             per_minute=self.poems_per_minute, max_work=self.max_work, timeout=f"{self.poem_timeout_seconds:g}"
         )
 
-    async def help(self, user: str, args: str = "") -> Reply:
+    async def giupdo(self, user: str, args: str = "") -> Reply:
         return Reply(self.help_text())
 
     async def tho(
@@ -404,7 +421,7 @@ class Core:
         footer = texts.POEM_FOOTER.format(
             form_title=texts.form_title(poem.form), temperature=poem.settings.temperature, seed=poem.seed
         )
-        return Reply(f"{poem.text}\n\n{footer}", buttons=(self.rating_buttons(poem_id, None),), poem_id=poem_id)
+        return Reply(f"{poem.text}\n\n{footer}", buttons=self.poem_buttons(poem_id, user, None), poem_id=poem_id)
 
     def _too_heavy(self, sampling: SamplingSettings, stanzas: int) -> str | None:
         """The refusal when one poem with these settings would decode more than max_work, else None."""
@@ -466,16 +483,22 @@ class Core:
             result = await self.store.rate(user, poem_id, stars)
         except LookupError:
             return Reply(texts.POEM_NOT_FOUND, error=True, answer=texts.POEM_NOT_FOUND)
+        poem = await self.store.get_poem(poem_id)
         message = (
             texts.RATED_CHANGED.format(previous=result.previous, stars=stars)
             if not result.created
             else texts.RATED_NEW.format(stars=stars)
         )
-        return Reply(message, buttons=(self.rating_buttons(poem_id, stars),), poem_id=poem_id, answer=message)
+        buttons = self.poem_buttons(poem_id, poem.user_key if poem else None, stars)
+        return Reply(message, buttons=buttons, poem_id=poem_id, answer=message)
 
     @staticmethod
-    def rating_buttons(poem_id: int, chosen: int | None) -> tuple[Button, ...]:
-        return tuple(Button(texts.stars(chosen, n), actions.Rate(poem_id, n).encode()) for n in range(1, 6))
+    def poem_buttons(poem_id: int, author: str | None, chosen: int | None) -> tuple[tuple[Button, ...], ...]:
+        """The keyboard under a poem: 1-5 stars (anyone), then the author's 🖼 picture button."""
+        stars = tuple(Button(texts.stars(chosen, n), actions.Rate(poem_id, n).encode()) for n in range(1, 6))
+        if author is None:
+            return (stars,)
+        return stars, (Button(texts.PICTURE_BUTTON, actions.Picture(poem_id, author).encode()),)
 
     async def caidat(self, user: str, args: str = "") -> Reply:
         """Show settings; `<name> <value>` sets one; `macdinh` resets all, `<name> macdinh` one."""
@@ -575,6 +598,75 @@ class Core:
             for i, r in enumerate(rated, 1)
         ]
         return Reply("\n\n".join([texts.TOP_TITLE, *items]))
+
+    async def anh(self, user: str, args: str = "", display_name: str | None = None) -> Reply:
+        """The user's last poem as a picture (the 🖼 button does the same for any of their poems)."""
+        last = await self.store.last_poem(user)
+        if last is None:
+            return Reply(texts.NO_POEM_YET, error=True)
+        return await self.picture(user, last.id, display_name)
+
+    async def picture(self, user: str, poem_id: int, display_name: str | None = None) -> Reply:
+        poem = await self.store.get_poem(poem_id)
+        if poem is None or poem.user_key != user:
+            return Reply(texts.POEM_NOT_FOUND, error=True, answer=texts.POEM_NOT_FOUND)
+        prefs = await self.store.get_settings(user)
+        name = " ".join((display_name or "").split())[:PICTURE_NAME_CHARS]
+        author = (
+            texts.PICTURE_AUTHOR_SIGNED.format(name=name, bot=texts.BOT_NAME)
+            if name and prefs.get("signature", BOT_SETTINGS["signature"].default)
+            else texts.PICTURE_AUTHOR.format(bot=texts.BOT_NAME)
+        )
+        title = poem.text.split("\n", 1)[0]
+        async with self._picture_slot() as free:
+            if not free:
+                return Reply(texts.BUSY, error=True, answer=texts.BUSY)
+            image = await asyncio.to_thread(render_poem, title, poem.text, texts.form_title(poem.form), author)
+        return Reply(texts.PICTURE_CAPTION.format(title=title), image=image)
+
+    async def giaithich(self, user: str, args: str = "") -> Reply:
+        """How sure the model was of each syllable of the last poem; `<line> <syllable>`: where it looked."""
+        focus = _parse_focus(args)
+        if focus is False:
+            return Reply(texts.EXPLAIN_USAGE, error=True)
+        last = await self.store.last_poem(user)
+        if last is None:
+            return Reply(texts.NO_POEM_YET, error=True)
+        model_dir = await self._model_dir_of(last.model_version)
+        if model_dir is None:
+            return Reply(texts.EXPLAIN_UNAVAILABLE.format(version=last.model_version), error=True)
+        lines = [line for line in last.text.split("\n") if line.strip()]
+        async with self._picture_slot() as free:
+            if not free:
+                return Reply(texts.BUSY, error=True)
+            try:
+                explanation = await self.explainer.explain(model_dir, last.form, lines, last.opening)
+            except (ExplainUnavailable, ModelDirError, OSError):  # not syllable-level, or its directory is gone
+                return Reply(texts.EXPLAIN_UNAVAILABLE.format(version=last.model_version), error=True)
+            refusal = _focus_refusal(explanation, *focus) if focus is not None else None
+            if refusal:
+                return Reply(refusal, error=True)
+            image = await asyncio.to_thread(render_explanation, explanation, focus)
+        return Reply(_explain_caption(explanation, focus), image=image)
+
+    async def _model_dir_of(self, version: str) -> Path | None:
+        """The directory of the model that wrote a poem: the serving one, or one the store still knows."""
+        if version == self.engine.model_version:
+            return Path(self.engine.backend.info.path)
+        known = await self.store.get_model_version(version)
+        return Path(known.path) if known is not None else None
+
+    @contextlib.asynccontextmanager
+    async def _picture_slot(self) -> AsyncIterator[bool]:
+        """One of MAX_DRAWINGS places for explaining and drawing (False: all taken, answer "busy")."""
+        if self._drawings >= MAX_DRAWINGS:
+            yield False
+            return
+        self._drawings += 1
+        try:
+            yield True
+        finally:
+            self._drawings -= 1
 
     async def xoadulieu(self, user: str, args: str = "") -> Reply:
         """Ask first: deleting cannot be undone."""
@@ -681,6 +773,47 @@ class Core:
 
 
 MODEL_LIST_LIMIT = 20
+PICTURE_NAME_CHARS = 40  # a display name on a picture, at most
+MAX_DRAWINGS = 4  # pictures drawn at once (each a thread); more get "busy"
+LEAST_SURE_SHOWN = 3
+
+
+def _parse_focus(args: str) -> tuple[int, int] | None | bool:
+    """ "" -> None (no focus); "3 2" -> (3, 2); anything else -> False."""
+    parts = args.split()
+    if not parts:
+        return None
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+        return False
+    return int(parts[0]), int(parts[1])
+
+
+def _focus_refusal(explanation: Explanation, line: int, index: int) -> str | None:
+    lines = explanation.lines
+    if not 1 <= line <= len(lines):
+        return texts.EXPLAIN_NO_SUCH_LINE.format(lines=len(lines))
+    if not 1 <= index <= len(lines[line - 1]):
+        return texts.EXPLAIN_NO_SUCH.format(lines=len(lines), line=line, count=len(lines[line - 1]))
+    return None
+
+
+def _explain_caption(explanation: Explanation, focus: tuple[int, int] | None) -> str:
+    if focus is None:
+        least = explanation.least_sure(LEAST_SURE_SHOWN)
+        shown = ", ".join(f"«{s.text}» ({s.probability:.0%})" for _, _, s in least) or "-"
+        example = f"{least[0][0]} {least[0][1]}" if least else "2 3"
+        return texts.EXPLAIN_CAPTION.format(least=shown, example=example)
+    line, index = focus
+    weights = explanation.attention(line, index)
+    ranked = sorted(
+        ((w, explanation.lines[i][j].text) for i, row in enumerate(weights) for j, w in enumerate(row) if w > 0),
+        reverse=True,
+    )[:LEAST_SURE_SHOWN]
+    top = ", ".join(f"«{text}» ({w:.0%})" for w, text in ranked) or "-"
+    syllable = explanation.lines[line - 1][index - 1].text
+    return texts.EXPLAIN_FOCUS_CAPTION.format(syllable=syllable, line=line, index=index, top=top)
+
+
 METRICS_SHOWN = 8
 
 

@@ -9,6 +9,7 @@ sent before a restart still works. The per-user quota is the core's.
 """
 
 import asyncio
+import io
 import logging
 
 import discord
@@ -26,6 +27,7 @@ from engine.settings import SPECS, STRATEGIES
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2000  # characters in a Discord message
+PICTURE_FILENAME = "tho.png"
 CUSTOM_ID_PREFIX = "tho:"  # every button's custom_id is "tho:" + the core's action
 
 
@@ -81,8 +83,8 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:rat
         await press(interaction, f"rate:{self.poem_id}:{self.stars}")
 
 
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:(?P<action>(?:set|reset|delete)\S*)"):
-    """A settings or confirmation button: its custom_id is "tho:" + the core's action."""
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"tho:(?P<action>(?:set|reset|delete|pic)\S*)"):
+    """A settings, confirmation or picture button: its custom_id is "tho:" + the core's action."""
 
     def __init__(self, action: str, label: str):
         parsed = actions.parse(action)
@@ -122,9 +124,14 @@ async def press(interaction: discord.Interaction, action: str) -> None:
     if not offered(interaction):
         await interaction.followup.send(texts.UNKNOWN_ACTION, ephemeral=True)
         return
-    reply = await core_of(interaction).action(user_key(interaction.user), action)
+    reply = await core_of(interaction).action(
+        user_key(interaction.user), action, display_name=interaction.user.display_name
+    )
     if reply.error:
         await interaction.followup.send(fit(reply.text), ephemeral=True)
+        return
+    if reply.image is not None:  # the 🖼 button: the picture comes as a new message
+        await interaction.followup.send(fit(reply.text), file=png_file(reply.image))
         return
     view = view_of(reply)
     if reply.poem_id is not None:  # a rating: the poem stays, only its stars change
@@ -148,12 +155,18 @@ def offered(interaction: discord.Interaction) -> bool:
     )
 
 
+def png_file(image: bytes) -> discord.File:
+    return discord.File(io.BytesIO(image), filename=PICTURE_FILENAME)
+
+
 async def send(interaction: discord.Interaction, reply: Reply, replace: discord.WebhookMessage | None = None) -> None:
     """Follow up a deferred command with the core's reply (or put it in the message a poem grew in)."""
     kwargs = {}
     view = view_of(reply)
     if view is not None:
         kwargs["view"] = view
+    if reply.image is not None:
+        kwargs["file"] = png_file(reply.image)
     sent = False
     if replace is not None:
         try:
@@ -169,7 +182,10 @@ async def send(interaction: discord.Interaction, reply: Reply, replace: discord.
 
 async def run_command(interaction: discord.Interaction, name: str, args: str = "", *, private: bool = False) -> None:
     await interaction.response.defer(thinking=True, ephemeral=private)
-    await send(interaction, await core_of(interaction).command(user_key(interaction.user), name, args))
+    reply = await core_of(interaction).command(
+        user_key(interaction.user), name, args, display_name=interaction.user.display_name
+    )
+    await send(interaction, reply)
 
 
 class StreamedFollowup:
@@ -241,6 +257,7 @@ async def tholai(interaction: discord.Interaction) -> None:
             "the",
             "kho",
             "congkhai",
+            "kyten",
             "macdinh",
         )
     }
@@ -261,6 +278,7 @@ async def caidat(
     the: str | None = None,
     kho: Stanzas | None = None,
     congkhai: bool | None = None,
+    kyten: bool | None = None,
     macdinh: bool = False,
 ) -> None:
     """/caidat: no option shows the settings; each option given is saved (ranges checked by Discord and the core)."""
@@ -279,6 +297,7 @@ async def caidat(
         "the": the,
         "kho": kho,
         "congkhai": None if congkhai is None else "co" if congkhai else "khong",
+        "kyten": None if kyten is None else "co" if kyten else "khong",
     }
     notes = []
     if macdinh:
@@ -303,6 +322,26 @@ async def danhgia(interaction: discord.Interaction, sao: app_commands.Range[int,
 async def top(interaction: discord.Interaction) -> None:
     """/top: the best-rated poems."""
     await run_command(interaction, "top")
+
+
+@app_commands.command(name="anh", description=texts.COMMAND_DESCRIPTIONS["anh"])
+@everywhere
+async def anh(interaction: discord.Interaction) -> None:
+    """/anh: the last poem as a picture."""
+    await run_command(interaction, "anh")
+
+
+@app_commands.command(name="giaithich", description=texts.COMMAND_DESCRIPTIONS["giaithich"])
+@app_commands.describe(dong=DESCRIBE["dong"], chu=DESCRIBE["chu"])
+@everywhere
+async def giaithich(
+    interaction: discord.Interaction,
+    dong: app_commands.Range[int, 1, 99] | None = None,
+    chu: app_commands.Range[int, 1, 99] | None = None,
+) -> None:
+    """/giaithich [dong] [chu]: how sure the model was of each syllable; where it looked for one."""
+    args = f"{dong} {chu}" if dong is not None and chu is not None else "" if dong is None and chu is None else "?"
+    await run_command(interaction, "giaithich", args)
 
 
 @app_commands.command(name="xoadulieu", description=texts.COMMAND_DESCRIPTIONS["xoadulieu"])
@@ -342,7 +381,7 @@ async def mohinh(interaction: discord.Interaction, hanh_dong: str | None = None,
     await run_command(interaction, "mohinh", args, private=True)
 
 
-COMMANDS = (tho, tholai, caidat, danhgia, top, xoadulieu, giupdo, trangthai, mohinh)
+COMMANDS = (tho, tholai, caidat, danhgia, top, anh, giaithich, xoadulieu, giupdo, trangthai, mohinh)
 
 
 async def on_tree_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:

@@ -33,7 +33,7 @@ from telegram.ext import (
 )
 
 from bot import texts
-from bot.core import ADMIN_COMMANDS, POEM_COMMANDS, Core, Reply
+from bot.core import ADMIN_COMMANDS, COMMAND_ALIASES, POEM_COMMANDS, USER_COMMANDS, Core, Reply
 from bot.runtime import Runtime, StartupError
 from bot.streaming import GROUP_STREAM_INTERVAL_SECONDS, STREAM_INTERVAL_SECONDS, LiveMessage
 
@@ -45,7 +45,9 @@ FLOOD_MAX_RETRIES = 3  # resend after a 429 at most this many times
 POLL_TIMEOUT_SECONDS = 30  # long-polling: getUpdates waits this long for an update
 ANSWER_LIMIT = 200  # answerCallbackQuery text limit
 ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what went wrong
-OTHER_COMMANDS = ("start", "giupdo", "help", "caidat", "danhgia", "top", "xoadulieu")
+# Every other user command goes straight to the core (its aliases too: /help).
+OTHER_COMMANDS = (*(c for c in USER_COMMANDS if c not in POEM_COMMANDS), *COMMAND_ALIASES)
+CAPTION_LIMIT = 1024  # a photo's caption
 
 
 def user_key(update: Update) -> str:
@@ -111,7 +113,14 @@ async def send(
             sent = True
         except TelegramError:
             log.warning("could not finish a streamed poem in place; sending it anew", exc_info=True)
-    if not sent:
+    if not sent and reply.image is not None:
+        await update.effective_message.reply_photo(
+            reply.image,
+            caption=fit(reply.text, CAPTION_LIMIT),
+            reply_markup=keyboard(reply),
+            do_quote=update.effective_chat.type != "private",
+        )
+    elif not sent:
         await update.effective_message.reply_text(
             fit(reply.text), reply_markup=keyboard(reply), do_quote=update.effective_chat.type != "private"
         )
@@ -158,9 +167,14 @@ async def poem_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start, /giupdo, /caidat, /danhgia, /top, /xoadulieu: straight to the core."""
+    """/start, /giupdo, /caidat, /danhgia, /top, /anh, /giaithich, /xoadulieu: straight to the core."""
     name = command_name(update.effective_message)
-    reply = await core_of(context).command(user_key(update), name, command_args(update.effective_message))
+    reply = await core_of(context).command(
+        user_key(update),
+        name,
+        command_args(update.effective_message),
+        display_name=update.effective_user.full_name,  # on the /anh picture, if the user agreed
+    )
     await send(update, context, reply)
 
 
@@ -188,11 +202,16 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # A client can send any callback data: only a button that is on this message counts.
         await query.answer(texts.UNKNOWN_ACTION)
         return
-    reply = await core_of(context).action(user_key(update), query.data or "")
+    reply = await core_of(context).action(
+        user_key(update), query.data or "", display_name=update.effective_user.full_name
+    )
     # CallbackQueries need to be answered, even if no notification to the user is needed:
     # until then the client shows a spinner on the button.
     await query.answer(fit(reply.answer or ("" if not reply.error else reply.text), ANSWER_LIMIT) or None)
     if reply.error or not isinstance(query.message, Message):
+        return
+    if reply.image is not None:  # the 🖼 button: the picture comes as a new message under the poem
+        await query.message.reply_photo(reply.image, caption=fit(reply.text, CAPTION_LIMIT))
         return
     try:
         if reply.poem_id is not None:

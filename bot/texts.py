@@ -15,6 +15,8 @@ COMMAND_DESCRIPTIONS = {
     "caidat": "Xem và đổi cài đặt (nhiệt độ, thể thơ, số khổ...)",
     "danhgia": "Chấm điểm bài thơ vừa rồi (1-5 sao)",
     "top": "Những bài thơ được chấm cao nhất",
+    "anh": "Gửi bài thơ vừa rồi thành một bức tranh",
+    "giaithich": "Mô hình chắc đến đâu ở từng chữ (/giaithich 2 3: chữ 3 dòng 2)",
     "xoadulieu": "Xoá toàn bộ dữ liệu của bạn",
     "giupdo": "Hướng dẫn sử dụng",
 }
@@ -36,12 +38,14 @@ HELP = """Cách dùng {bot}:
    Thể thơ: {forms}
    Cách gieo vần (thơ 5, 7, 8 chữ): /caidat van {schemes}
    /caidat congkhai khong — bài của bạn không bao giờ hiện trong /top.
+/anh — bài thơ vừa rồi thành tranh (hoặc bấm 🖼 dưới bài). /caidat kyten co — ký tên bạn trên tranh.
+/giaithich — mỗi chữ tô màu theo độ chắc của mô hình; /giaithich <dòng> <chữ> — khi viết chữ đó mô hình nhìn vào đâu.
 /top — những bài được nhiều người khác chấm cao nhất.
 /xoadulieu — xoá dữ liệu của bạn.
 Giới hạn: mỗi người một bài một lúc, tối đa {{per_minute}} bài mỗi phút; số bản nháp × số chùm × số khổ \
 không quá {{max_work}}; bài nào quá {{timeout}} giây thì bị huỷ.""".format(
     bot=BOT_NAME,
-    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, van, kho, congkhai",
+    names="nhietdo, topk, topp, lapphat, ngram, chienluoc, sochum, ungvien, hatgiong, the, van, kho, congkhai, kyten",
     forms=", ".join(f"{f.id} ({f.title})" for f in FORMS.values()),
     schemes=" | ".join(f"{k} ({v})" for k, v in SCHEME_TITLES.items()),
 )
@@ -74,6 +78,29 @@ TOO_HEAVY = (
 )
 APOLOGY = "Xin lỗi, mình gặp trục trặc khi làm thơ. Bạn thử lại sau ít phút nhé."
 
+# Pictures (bot/picture.py): the poem card and /giaithich.
+EXPLAIN_TITLE = "Mô hình chắc đến đâu ở từng chữ"
+LEGEND_LOW = "ít chắc"
+LEGEND_HIGH = "rất chắc"
+LEGEND_OPENING = "lời mở đầu của bạn"
+FOCUS_TITLE = "Khi viết «{syllable}» (dòng {line}, chữ {index}), mô hình nhìn vào:"
+FOCUS_NOTHING_BEFORE = "(đây là chữ đầu tiên, trước nó chưa có gì)"
+EXPLAIN_FOOTER = "mô hình {version} · trung bình {mean} ở các chữ mô hình viết"
+PICTURE_BUTTON = "🖼 Tranh"
+CONSOLE_PICTURE = "[ảnh đã lưu: {path}]"
+PICTURE_CAPTION = "🖼 {title}"
+PICTURE_AUTHOR = "{bot}"
+PICTURE_AUTHOR_SIGNED = "{name} · {bot}"
+EXPLAIN_CAPTION = (
+    "Mỗi chữ tô màu theo độ chắc của mô hình (đỏ: ít chắc, xanh: rất chắc; xám: lời mở đầu của bạn). "
+    "Ít chắc nhất: {least}.\nXem mô hình nhìn vào đâu khi viết một chữ: /giaithich <dòng> <chữ>, "
+    "ví dụ /giaithich {example}"
+)
+EXPLAIN_FOCUS_CAPTION = "Khi viết «{syllable}» (dòng {line}, chữ {index}), mô hình nhìn nhiều nhất vào: {top}."
+EXPLAIN_USAGE = "Cách dùng: /giaithich, hoặc /giaithich <dòng> <chữ>, ví dụ /giaithich 2 3."
+EXPLAIN_NO_SUCH = "Bài thơ vừa rồi có {lines} dòng; dòng {line} có {count} chữ. Ví dụ: /giaithich 2 3."
+EXPLAIN_NO_SUCH_LINE = "Bài thơ vừa rồi có {lines} dòng. Ví dụ: /giaithich 2 3."
+EXPLAIN_UNAVAILABLE = "Mô hình đã viết bài này ({version}) không giải thích được từng chữ."
 STREAM_WRITING = "✍️ đang viết…"  # under a poem shown line by line while it is written
 POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
 RATE_PROMPT = "Bạn chấm bài này mấy sao?"
@@ -109,6 +136,7 @@ SETTING_LABELS = {
     "scheme": "cách gieo vần",
     "stanzas": "số khổ",
     "public": "hiện bài trong /top",
+    "signature": "ký tên bạn trên tranh thơ",
 }
 STRATEGY_LABELS = {"sample": "ngẫu nhiên", "greedy": "tham lam", "beam": "chùm (beam)"}
 
@@ -206,8 +234,11 @@ DISCORD_OPTION_DESCRIPTIONS = {
     "hatgiong": "Hạt giống (cùng hạt giống, cùng bài thơ)",
     "kho": "Số khổ thơ",
     "congkhai": "Cho bài của bạn hiện trong /top (khi được người khác chấm)",
+    "kyten": "Ký tên bạn dưới tranh thơ (🖼, /anh)",
     "hanh_dong": "Việc cần làm",
     "phien_ban": "Phiên bản mô hình",
     "macdinh": "Đặt lại mọi cài đặt về mặc định",
     "sao": "Số sao (1-5)",
+    "dong": "Dòng thơ (1 là dòng đầu)",
+    "chu": "Chữ thứ mấy trong dòng",
 }

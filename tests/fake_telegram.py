@@ -52,6 +52,7 @@ class FakeTelegram:
     messages: dict[tuple[int, int], dict] = field(default_factory=dict)  # (chat id, message id) -> message
     answers: dict[str, dict] = field(default_factory=dict)  # callback query id -> answer params
     commands: list[dict] = field(default_factory=list)
+    photos: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (chat id, message id) -> the PNG sent
 
     def __post_init__(self) -> None:
         self._updates: list[dict] = []
@@ -150,6 +151,27 @@ class FakeTelegram:
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
         self.messages[(chat_id, message["message_id"])] = message
+        return message
+
+    async def api_sendPhoto(self, params: dict) -> dict:
+        """A photo uploaded as a file: kept in `photos` by (chat id, message id), its bytes as sent."""
+        photo = params.get("photo")
+        if not isinstance(photo, bytes):
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        chat_id = params["chat_id"]
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Thơ bot", "username": BOT_USERNAME},
+            "photo": [{"file_id": f"photo-{len(self.photos)}", "file_unique_id": "u", "width": 1, "height": 1}],
+        }
+        if params.get("caption"):
+            message["caption"] = params["caption"]
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        self.messages[(chat_id, message["message_id"])] = message
+        self.photos[(chat_id, message["message_id"])] = photo
         return message
 
     async def api_editMessageText(self, params: dict) -> dict:
@@ -294,9 +316,14 @@ async def _params(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         return await request.json()
     raw: dict[str, Any] = dict(request.query)
+    files: dict[str, bytes] = {}
     if request.can_read_body:
-        raw.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-    params: dict[str, Any] = {}
+        for key, value in (await request.post()).items():
+            if isinstance(value, str):
+                raw[key] = value
+            else:  # an uploaded file (multipart/form-data), e.g. sendPhoto's photo
+                files[key] = value.file.read()
+    params: dict[str, Any] = dict(files)
     for key, value in raw.items():
         if key in JSON_PARAMS:
             value = json.loads(value)

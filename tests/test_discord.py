@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from contextlib import asynccontextmanager
 
 import pytest
 import simcord
+from PIL import Image
 
 from bot import discord as dc
 from bot import texts
@@ -85,12 +87,12 @@ async def test_tho_poem_rating_buttons_write_rows(world):
     assert result.response.content.startswith(OPENING) and not result.response.ephemeral
     ((poem_id,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = ?", f"dc:{lan.id}")
     message = channel.last_message
-    assert button_ids(message) == [[f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]]
+    assert button_ids(message)[0] == [f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]
 
     click = await lan.click(message, custom_id=f"tho:rate:{poem_id}:4")
     assert click.acknowledged
     assert rows(runtime, "SELECT user_key, poem_id, stars FROM ratings") == [(f"dc:{lan.id}", poem_id, 4)]
-    assert button_labels(channel.last_message) == [["⭐"] * 4 + ["☆"]]
+    assert button_labels(channel.last_message) == [["⭐"] * 4 + ["☆"], [texts.PICTURE_BUTTON]]
     assert click.followups[0].content == texts.RATED_NEW.format(stars=4) and click.followups[0].ephemeral
     await lan.click(channel.last_message, custom_id=f"tho:rate:{poem_id}:2")
     assert rows(runtime, "SELECT stars FROM ratings") == [(2,)]
@@ -106,7 +108,7 @@ async def test_rating_button_survives_a_restart(world):
     await env.restart_bot(dc.build_client(runtime))  # a fresh client: no view of the old process survives
     await lan.click(old_message, custom_id=f"tho:rate:{poem_id}:5")
     assert rows(runtime, "SELECT user_key, poem_id, stars FROM ratings") == [(f"dc:{lan.id}", poem_id, 5)]
-    assert button_labels(channel.last_message) == [["⭐"] * 5]
+    assert button_labels(channel.last_message)[0] == ["⭐"] * 5
 
 
 async def test_caidat_options_and_buttons_reach_the_next_poem(world):
@@ -204,6 +206,8 @@ async def test_commands_are_registered_with_vietnamese_descriptions(world):
         "caidat",
         "danhgia",
         "top",
+        "anh",
+        "giaithich",
         "xoadulieu",
         "giupdo",
         "trangthai",
@@ -228,7 +232,7 @@ async def test_poem_grows_line_by_line_in_one_followup(tmp_path, tiny_model_dir)
         message = channel.last_message
         # One message, which ends as the whole poem with its rating buttons.
         assert message.content.startswith(stored + "\n\n—") and texts.STREAM_WRITING not in message.content
-        assert button_ids(message) == [[f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]]
+        assert button_ids(message)[0] == [f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]
         poem_messages = [m for m in channel.history() if m.content.startswith(OPENING)]
         assert poem_messages == [message]
         # Before that it was sent with the opening line and edited as lines were finished.
@@ -237,3 +241,28 @@ async def test_poem_grows_line_by_line_in_one_followup(tmp_path, tiny_model_dir)
         growing = [b["content"] for b in sent + edits if b and texts.STREAM_WRITING in (b.get("content") or "")]
         assert growing[0] == OPENING + "\n" + texts.STREAM_WRITING
         assert len(growing) >= 2 and all(stored.startswith(g.split("\n" + texts.STREAM_WRITING)[0]) for g in growing)
+
+
+async def test_picture_button_and_giaithich_send_png_files(world):
+    env, runtime, guild, channel = world
+    lan = guild.add_member(env.create_user("lan"))
+    mai = guild.add_member(env.create_user("mai"))
+    await lan.slash(channel, "caidat", ungvien=1)
+    await lan.slash(channel, "tho", cau_dau=OPENING)
+    ((poem_id,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = ?", f"dc:{lan.id}")
+    poem = channel.last_message
+    assert button_ids(poem)[1] == [f"tho:pic:{poem_id}@dc:{lan.id}"]
+
+    refused = await mai.click(poem, custom_id=f"tho:pic:{poem_id}@dc:{lan.id}")
+    assert refused.followups[0].content == texts.NOT_YOUR_BUTTON and refused.followups[0].ephemeral
+    click = await lan.click(poem, custom_id=f"tho:pic:{poem_id}@dc:{lan.id}")
+    (attachment,) = click.followups[0].attachments
+    image = Image.open(io.BytesIO(await attachment.read()))
+    assert attachment.filename == "tho.png" and image.format == "PNG" and image.width == 1080
+
+    result = await lan.slash(channel, "giaithich", dong=2, chu=3)
+    assert "(dòng 2, chữ 3)" in result.response.content
+    (attachment,) = result.response.attachments
+    assert Image.open(io.BytesIO(await attachment.read())).width == 1080
+    only_one = await lan.slash(channel, "giaithich", dong=2)
+    assert only_one.response.content == texts.EXPLAIN_USAGE

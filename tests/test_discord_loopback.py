@@ -46,7 +46,8 @@ async def test_slash_command_and_button_over_the_wire(tmp_path, tiny_model_dir, 
                 with sqlite3.connect(runtime.settings.db) as db:
                     ((poem_id,),) = db.execute("SELECT id FROM poems").fetchall()
                 ids = [c["custom_id"] for row in poem["components"] for c in row["components"]]
-                assert ids == [f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]
+                assert ids[:5] == [f"tho:rate:{poem_id}:{n}" for n in range(1, 6)]
+                assert ids[5:] == [f"tho:pic:{poem_id}@dc:{LAN['id']}"]
 
                 click = await fake.click(LAN, poem, f"tho:rate:{poem_id}:3")
                 await fake.wait_for(lambda: any(m["content"].startswith("Cảm ơn") for m in fake.messages.values()))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sqlite3
 from contextlib import asynccontextmanager
 
 import pytest
+from PIL import Image
 
 from bot import telegram as tg
 from bot import texts
@@ -83,7 +85,8 @@ async def test_poem_rating_click_writes_row_and_updates_keyboard(bot):
     ((poem_id, stored_text),) = rows(runtime, "SELECT id, text FROM poems WHERE user_key = 'tg:7'")
     assert poem["text"].startswith(stored_text)
     assert [[(b["text"], b["callback_data"]) for b in row] for row in buttons(poem)] == [
-        [(f"{n}★", f"rate:{poem_id}:{n}") for n in range(1, 6)]
+        [(f"{n}★", f"rate:{poem_id}:{n}") for n in range(1, 6)],
+        [(texts.PICTURE_BUTTON, f"pic:{poem_id}@tg:7")],
     ]
     typing = [c for c in fake.calls_of("sendChatAction") if c.params["chat_id"] == 7]
     assert typing and typing[0].params["action"] == "typing"
@@ -338,3 +341,85 @@ async def test_a_poem_cut_off_half_way_ends_with_a_clear_error_not_half_a_poem(t
         # Whatever had been shown was replaced by the error: no half poem is left on screen.
         assert [m["text"] for m in fake.sent_to(33)[before:]] == [error]
         assert rows(runtime, "SELECT COUNT(*) FROM poems WHERE user_key = 'tg:33'") == [(0,)]
+
+
+# -- pictures: 🖼 under a poem, /anh, /giaithich ----------------------------------------------------------
+def photos_in(fake: FakeTelegram, chat_id: int) -> list[bytes]:
+    return [photo for (chat, _), photo in sorted(fake.photos.items()) if chat == chat_id]
+
+
+def png(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG"
+    return image
+
+
+async def test_picture_button_sends_a_png_of_the_poem_only_for_its_author(bot):
+    fake, runtime = bot
+    lan, mai = fake.user(41, "Lan Anh"), fake.user(42, "Mai")
+    await fake.reply(lan, "/caidat ungvien 1")
+    poem = await fake.reply(lan, f"/tho {OPENING}")
+    ((poem_id,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = 'tg:41'")
+    assert buttons(poem)[1] == [{"text": texts.PICTURE_BUTTON, "callback_data": f"pic:{poem_id}@tg:41"}]
+
+    query = await fake.click(lan, poem, f"pic:{poem_id}@tg:41")
+    await fake.answer(query)
+    (photo,) = await fake.wait_for(lambda: photos_in(fake, 41))
+    image = png(photo)
+    assert image.width == 1080 and 400 <= image.height <= 3240
+    sent = [m for m in fake.sent_to(41) if "photo" in m]
+    assert sent[0]["caption"] == texts.PICTURE_CAPTION.format(title=OPENING)
+
+    # Someone else pressing it (the button is on a message they can see in a group) gets nothing.
+    query = await fake.click(mai, poem, f"pic:{poem_id}@tg:41")
+    assert (await fake.answer(query))["text"] == texts.NOT_YOUR_BUTTON
+    assert len(fake.photos) == 1
+
+    # Rating keeps the picture button under the poem.
+    query = await fake.click(lan, poem, f"rate:{poem_id}:5")
+    await fake.answer(query)
+    stored = fake.messages[(41, poem["message_id"])]
+    await fake.wait_for(lambda: buttons(stored)[0][4]["text"] == "⭐")
+    assert buttons(stored)[1][0]["callback_data"] == f"pic:{poem_id}@tg:41"
+
+
+async def test_anh_signs_the_picture_only_when_the_user_agreed(bot):
+    fake, runtime = bot
+    lan = fake.user(43, "Lan Anh")
+    assert (await fake.reply(lan, "/anh"))["text"] == texts.NO_POEM_YET
+    await fake.reply(lan, f"/tho {OPENING}")
+
+    async def picture() -> bytes:
+        before = len(photos_in(fake, 43))
+        await fake.command(lan, "/anh")
+        return (await fake.wait_for(lambda: photos_in(fake, 43)[before:]))[0]
+
+    unsigned = await picture()
+    await fake.reply(lan, "/caidat kyten co")
+    signed = await picture()
+    await fake.reply(lan, "/caidat kyten khong")
+    assert png(signed).size == png(unsigned).size
+    assert signed != unsigned  # the name is drawn in the footer
+    assert await picture() == unsigned  # and gone again once the user says no
+
+
+async def test_giaithich_colours_each_syllable_and_shows_where_the_model_looked(bot):
+    fake, runtime = bot
+    lan = fake.user(44)
+    assert (await fake.reply(lan, "/giaithich"))["text"] == texts.NO_POEM_YET
+    await fake.reply(lan, f"/tho {OPENING}")
+
+    async def explained(args: str = "") -> tuple[dict, bytes]:
+        before = len(photos_in(fake, 44))
+        await fake.command(lan, f"/giaithich {args}".strip())
+        (photo,) = await fake.wait_for(lambda: photos_in(fake, 44)[before:])
+        return [m for m in fake.sent_to(44) if "photo" in m][-1], photo
+
+    message, overview = await explained()
+    assert message["caption"].startswith("Mỗi chữ tô màu") and png(overview).width == 1080
+    message, focused = await explained("2 3")
+    assert message["caption"].startswith("Khi viết «") and "(dòng 2, chữ 3)" in message["caption"]
+    assert png(focused).height > png(overview).height  # the attention strip under the poem
+
+    assert (await fake.reply(lan, "/giaithich 9 1"))["text"] == texts.EXPLAIN_NO_SUCH_LINE.format(lines=4)
+    assert (await fake.reply(lan, "/giaithich hai ba"))["text"] == texts.EXPLAIN_USAGE

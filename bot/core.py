@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import actions, texts
-from bot.picture import render_explanation, render_poem
+from bot.picture import percent, render_explanation, render_poem
 from bot.store import NewPoem, Store
 from engine.engine import LinesCallback, PoemEngine
 from engine.explain import Explainer, ExplainUnavailable, Explanation
@@ -800,7 +800,7 @@ def _focus_refusal(explanation: Explanation, line: int, index: int) -> str | Non
 def _explain_caption(explanation: Explanation, focus: tuple[int, int] | None) -> str:
     if focus is None:
         least = explanation.least_sure(LEAST_SURE_SHOWN)
-        shown = ", ".join(f"«{s.text}» ({s.probability:.0%})" for _, _, s in least) or "-"
+        shown = ", ".join(f"«{s.text}» ({percent(s.probability)})" for _, _, s in least) or "-"
         example = f"{least[0][0]} {least[0][1]}" if least else "2 3"
         return texts.EXPLAIN_CAPTION.format(least=shown, example=example)
     line, index = focus
@@ -809,7 +809,7 @@ def _explain_caption(explanation: Explanation, focus: tuple[int, int] | None) ->
         ((w, explanation.lines[i][j].text) for i, row in enumerate(weights) for j, w in enumerate(row) if w > 0),
         reverse=True,
     )[:LEAST_SURE_SHOWN]
-    top = ", ".join(f"«{text}» ({w:.0%})" for w, text in ranked) or "-"
+    top = ", ".join(f"«{text}» ({percent(w)})" for w, text in ranked) or "-"
     syllable = explanation.lines[line - 1][index - 1].text
     return texts.EXPLAIN_FOCUS_CAPTION.format(syllable=syllable, line=line, index=index, top=top)
 

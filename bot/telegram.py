@@ -19,7 +19,17 @@ import traceback
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
@@ -28,6 +38,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
@@ -48,6 +59,13 @@ ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what we
 # Every other user command goes straight to the core (its aliases too: /help).
 OTHER_COMMANDS = (*(c for c in USER_COMMANDS if c not in POEM_COMMANDS), *COMMAND_ALIASES)
 CAPTION_LIMIT = 1024  # a photo's caption
+# Inline mode (@Bot <câu mở đầu> in any chat). Clients send a query at every keystroke: a poem is
+# written only for the query a user left standing this long, the ones typed over are never answered.
+INLINE_DEBOUNCE_SECONDS = 0.8
+INLINE_CACHE_SECONDS = 30  # Telegram may show the same answer again this long (to this user only)
+INLINE_USERS_REMEMBERED = 10_000  # users whose latest inline query is remembered (oldest forgotten first)
+INLINE_BUTTON_LIMIT = 64  # the text of the button shown instead of results
+INLINE_TITLE_LIMIT = 100
 
 
 def user_key(update: Update) -> str:
@@ -225,6 +243,45 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             raise
 
 
+async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """@Bot <câu mở đầu>: a poem with the user's own settings and rate limit, offered to send in that chat."""
+    query = update.inline_query
+    opening = query.query.strip()
+    if not opening:
+        hint = start_button(texts.INLINE_HINT)
+        await query.answer([], cache_time=INLINE_CACHE_SECONDS, is_personal=True, button=hint)
+        return
+    latest = context.application.bot_data.setdefault("inline_latest", {})
+    latest.pop(query.from_user.id, None)  # re-inserted last: the dict's order is oldest first
+    latest[query.from_user.id] = query.id
+    while len(latest) > INLINE_USERS_REMEMBERED:
+        latest.pop(next(iter(latest)))
+    await asyncio.sleep(context.application.bot_data.get("inline_debounce", INLINE_DEBOUNCE_SECONDS))
+    if latest.get(query.from_user.id) != query.id:
+        return  # typed over: a newer query of this user is being answered
+    reply = await core_of(context).command(user_key(update), "tho", opening)
+    if reply.poem_id is None:  # refused (too fast, bad opening...): say why, send nothing
+        await query.answer([], cache_time=0, is_personal=True, button=start_button(reply.text))
+        return
+    title, _, rest = reply.text.partition("\n")
+    result = InlineQueryResultArticle(
+        id=str(reply.poem_id),
+        title=fit(title, INLINE_TITLE_LIMIT),
+        description=fit(rest.strip(), INLINE_TITLE_LIMIT),
+        input_message_content=InputTextMessageContent(fit(reply.text)),
+        # Only the stars: the picture button needs a chat to send the picture to, which an inline message lacks.
+        reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.label, callback_data=b.action) for b in reply.buttons[0]]]
+        ),
+    )
+    await query.answer([result], cache_time=INLINE_CACHE_SECONDS, is_personal=True)
+
+
+def start_button(text: str) -> InlineQueryResultsButton:
+    """Shown above (instead of) inline results; pressing it opens the private chat with the bot."""
+    return InlineQueryResultsButton(text=fit(text, INLINE_BUTTON_LIMIT), start_parameter="inline")
+
+
 def offered(query: CallbackQuery) -> bool:
     """Is the pressed data one of the buttons of the message it came with?"""
     message = query.message
@@ -307,6 +364,7 @@ def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None =
     application.add_handler(CommandHandler(ADMIN_COMMANDS, admin_command))
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     application.add_handler(CallbackQueryHandler(button))
+    application.add_handler(InlineQueryHandler(inline_query))
     application.add_error_handler(on_error)
     return application
 

@@ -33,8 +33,10 @@ JSON_PARAMS = {
     "reply_parameters",
     "link_preview_options",
     "scope",
+    "results",
+    "button",
 }
-INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "timeout"}
+INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time"}
 
 
 @dataclass
@@ -53,6 +55,7 @@ class FakeTelegram:
     answers: dict[str, dict] = field(default_factory=dict)  # callback query id -> answer params
     commands: list[dict] = field(default_factory=list)
     photos: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (chat id, message id) -> the PNG sent
+    inline_answers: dict[str, dict] = field(default_factory=dict)  # inline query id -> answerInlineQuery params
 
     def __post_init__(self) -> None:
         self._updates: list[dict] = []
@@ -201,6 +204,13 @@ class FakeTelegram:
         self.answers[query_id] = params
         return True
 
+    async def api_answerInlineQuery(self, params: dict) -> bool:
+        query_id = params["inline_query_id"]
+        if query_id in self.inline_answers:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        self.inline_answers[query_id] = params
+        return True
+
     async def api_sendChatAction(self, params: dict) -> bool:
         return True
 
@@ -258,6 +268,12 @@ class FakeTelegram:
                 }
             }
         )
+        return query_id
+
+    async def inline_query(self, user: dict, text: str) -> str:
+        """The user types `@Bot <text>` in some chat; returns the inline query id."""
+        query_id = f"iq{next(self._callback_ids)}"
+        await self._push({"inline_query": {"id": query_id, "from": user, "query": text, "offset": ""}})
         return query_id
 
     async def _push(self, update: dict) -> None:

@@ -423,3 +423,43 @@ async def test_giaithich_colours_each_syllable_and_shows_where_the_model_looked(
 
     assert (await fake.reply(lan, "/giaithich 9 1"))["text"] == texts.EXPLAIN_NO_SUCH_LINE.format(lines=4)
     assert (await fake.reply(lan, "/giaithich hai ba"))["text"] == texts.EXPLAIN_USAGE
+
+
+# -- inline mode: @Bot <câu mở đầu> in any chat -----------------------------------------------------------
+async def test_inline_query_offers_a_poem_with_the_users_settings(bot):
+    fake, runtime = bot
+    lan = fake.user(51)
+    await fake.reply(lan, "/caidat kho 2")
+    query = await fake.inline_query(lan, OPENING)
+    answer = await fake.wait_for(lambda: fake.inline_answers.get(query))
+    (result,) = answer["results"]
+    ((poem_id, stored, stanzas),) = rows(runtime, "SELECT id, text, stanzas FROM poems WHERE user_key = 'tg:51'")
+    assert stanzas == 2  # the user's own setting
+    assert result["type"] == "article" and result["id"] == str(poem_id) and result["title"] == OPENING
+    assert result["input_message_content"]["message_text"].startswith(stored + "\n\n—")
+    stars = result["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for b in stars[0]] == [f"rate:{poem_id}:{n}" for n in range(1, 6)] and len(stars) == 1
+    assert int(answer["cache_time"]) <= 60 and str(answer["is_personal"]).lower() == "true"
+
+
+async def test_inline_queries_typed_over_are_not_written_and_the_rate_limit_holds(tmp_path, tiny_model_dir):
+    async with telegram_bot(tmp_path, tiny_model_dir, THO_POEMS_PER_MINUTE="1") as (fake, runtime):
+        lan = fake.user(52)
+        typing_ = [await fake.inline_query(lan, OPENING[:n]) for n in (3, 8, len(OPENING))]
+        answer = await fake.wait_for(lambda: fake.inline_answers.get(typing_[-1]))
+        assert len(answer["results"]) == 1
+        await asyncio.sleep(tg.INLINE_DEBOUNCE_SECONDS + 0.3)
+        assert set(fake.inline_answers) == {typing_[-1]}  # only the query the user left standing
+        assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(1,)]
+
+        again = await fake.inline_query(lan, "Chiều nay em đứng bên sông")
+        refused = await fake.wait_for(lambda: fake.inline_answers.get(again))
+        assert refused["results"] == [] and refused["button"]["text"].startswith("Bạn làm thơ nhanh quá")
+        assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(1,)]
+
+
+async def test_empty_inline_query_gets_a_hint(bot):
+    fake, runtime = bot
+    query = await fake.inline_query(fake.user(53), "   ")
+    answer = await fake.wait_for(lambda: fake.inline_answers.get(query))
+    assert answer["results"] == [] and answer["button"]["text"] == texts.INLINE_HINT

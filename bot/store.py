@@ -445,10 +445,6 @@ class Store:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    @property
-    def is_open(self) -> bool:
-        return self._db is not None
-
     async def open(self) -> None:
         """Open the file (creating it and its parent directories) and migrate it."""
         async with self._lock:
@@ -585,10 +581,6 @@ class Store:
             if db is not None:
                 await db.close()
 
-    async def schema_version(self) -> int:
-        async with self._conn() as db:
-            return await self._user_version(db)
-
     # ------------------------------------------------------------ transactions
 
     def _require_open(self) -> aiosqlite.Connection:
@@ -650,18 +642,6 @@ class Store:
 
     # ------------------------------------------------------------ users and settings
 
-    async def ensure_user(self, key: str) -> None:
-        """Create the user row if missing (the other writers do this themselves)."""
-        validate_user_key(key)
-        async with self._write() as db:
-            await self._ensure_user(db, key, _now())
-
-    async def user_exists(self, key: str) -> bool:
-        validate_user_key(key)
-        async with self._conn() as db:
-            rows = await db.execute_fetchall("SELECT 1 FROM users WHERE key = ?", (key,))
-            return bool(list(rows))
-
     async def get_settings(self, key: str) -> dict[str, Any]:
         """The user's settings, JSON-decoded; ``{}`` for an unknown user."""
         validate_user_key(key)
@@ -672,24 +652,19 @@ class Store:
         return {row["name"]: json.loads(row["value_json"]) for row in rows}
 
     async def set_setting(self, key: str, name: str, value: Any) -> None:
-        await self.set_settings(key, {name: value})
-
-    async def set_settings(self, key: str, values: Mapping[str, Any]) -> None:
-        """Set several settings at once: all of them or (on any error) none."""
+        """Set one setting (any JSON value), creating the user if new; on any error nothing changes."""
         validate_user_key(key)
-        if not isinstance(values, Mapping):
-            raise ValueError(f"settings must be a mapping, got {type(values).__name__}")
-        encoded = [
-            (_validate_setting_name(name), _to_json(value, f"setting {name!r}")) for name, value in values.items()
-        ]
+        _validate_setting_name(name)
+        value_json = _to_json(value, f"setting {name!r}")
         now = _now()
         async with self._write() as db:
             await self._ensure_user(db, key, now)
-            await db.executemany(
+            await _exec(
+                db,
                 "INSERT INTO user_settings (user_key, name, value_json, updated_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(user_key, name) DO UPDATE"
                 " SET value_json = excluded.value_json, updated_at = excluded.updated_at",
-                [(key, name, value_json, now) for name, value_json in encoded],
+                (key, name, value_json, now),
             )
 
     async def reset_settings(self, key: str, names: list[str] | None = None) -> int:
@@ -813,32 +788,6 @@ class Store:
                 )
             return RatingResult(user_key, poem_id, stars, previous, created=False, changed=previous != stars)
 
-    async def get_rating(self, user_key: str, poem_id: int) -> int | None:
-        validate_user_key(user_key)
-        _validate_poem_id(poem_id)
-        async with self._conn() as db:
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT stars FROM ratings WHERE user_key = ? AND poem_id = ?", (user_key, poem_id)
-                )
-            )
-        return int(rows[0]["stars"]) if rows else None
-
-    async def top_poems(self, limit: int = 5, min_ratings: int = 1) -> list[RatedPoem]:
-        """Best-rated poems: by average stars, then number of ratings, then newest."""
-        _validate_limit(limit, "limit", 0)
-        _validate_limit(min_ratings, "min_ratings", 1)
-        async with self._conn() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {_POEM_COLUMNS}, s.avg_stars, s.n_ratings FROM poems p JOIN ("
-                "   SELECT poem_id, AVG(stars) AS avg_stars, COUNT(*) AS n_ratings"
-                "   FROM ratings GROUP BY poem_id HAVING COUNT(*) >= ?"
-                " ) s ON s.poem_id = p.id"
-                " ORDER BY s.avg_stars DESC, s.n_ratings DESC, p.id DESC LIMIT ?",
-                (min_ratings, limit),
-            )
-        return [RatedPoem(_poem_from_row(r), float(r["avg_stars"]), int(r["n_ratings"])) for r in rows]
-
     async def public_top_poems(self, limit: int = 5, min_raters: int = 2) -> list[RatedPoem]:
         """Best-rated poems that may be shown to everyone (/top).
 
@@ -879,38 +828,6 @@ class Store:
                 )
             )
         return {"poems": int(poems[0][0]), "ratings": int(ratings[0][0]), "users": int(users[0][0])}
-
-    async def liked_poems(
-        self,
-        min_stars: float = 4,
-        *,
-        min_ratings: int = 1,
-        model_version: str | None = None,
-        after_id: int = 0,
-    ) -> list[RatedPoem]:
-        """Poems whose average rating is >= ``min_stars``, oldest first (training export).
-
-        ``model_version`` restricts to poems of one model; ``after_id`` returns
-        only poems with a larger id (incremental exports).
-        """
-        if isinstance(min_stars, bool) or not isinstance(min_stars, int | float) or not 1 <= min_stars <= 5:
-            raise ValueError(f"min_stars must be a number from 1 to 5, got {min_stars!r}")
-        _validate_limit(min_ratings, "min_ratings", 1)
-        _validate_limit(after_id, "after_id", 0)
-        if model_version is not None:
-            _validate_str(model_version, "model_version", non_empty=True)
-        async with self._conn() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {_POEM_COLUMNS}, s.avg_stars, s.n_ratings FROM poems p JOIN ("
-                "   SELECT poem_id, AVG(stars) AS avg_stars, COUNT(*) AS n_ratings"
-                "   FROM ratings WHERE poem_id > ? GROUP BY poem_id"
-                "   HAVING COUNT(*) >= ? AND AVG(stars) >= ?"
-                " ) s ON s.poem_id = p.id"
-                " WHERE (? IS NULL OR p.model_version = ?)"
-                " ORDER BY p.id",
-                (after_id, min_ratings, float(min_stars), model_version, model_version),
-            )
-        return [RatedPoem(_poem_from_row(r), float(r["avg_stars"]), int(r["n_ratings"])) for r in rows]
 
     async def record_regeneration(self, user_key: str, poem_id: int, new_poem_id: int) -> float:
         """Record that ``user_key`` asked again (/tholai) for ``poem_id``'s opening and
@@ -1018,21 +935,6 @@ class Store:
             )
             return previous
 
-    async def set_model_status(self, version: str, status: str) -> None:
-        """Change a model's status (e.g. candidate -> rejected).  'serving' goes
-        through :meth:`set_serving_model`.  LookupError for an unknown version."""
-        _validate_model_status(status)
-        if status == "serving":
-            await self.set_serving_model(version)
-            return
-        _validate_str(version, "version", non_empty=True)
-        async with self._write() as db:
-            cur = await _exec(
-                db, "UPDATE model_versions SET status = ?, updated_at = ? WHERE version = ?", (status, _now(), version)
-            )
-            if cur.rowcount == 0:
-                raise LookupError(f"unknown model version {version!r}")
-
     async def serving_model(self) -> ModelVersion | None:
         async with self._conn() as db:
             rows = list(await db.execute_fetchall("SELECT * FROM model_versions WHERE status = 'serving'"))
@@ -1049,22 +951,3 @@ class Store:
         async with self._conn() as db:
             rows = await db.execute_fetchall("SELECT * FROM model_versions ORDER BY created_at, version")
         return [_model_from_row(r) for r in rows]
-
-    # ------------------------------------------------------------ stats
-
-    async def stats(self) -> dict[str, int]:
-        """Row counts from one consistent snapshot."""
-        queries = {
-            "users": "SELECT COUNT(*) FROM users",
-            "settings": "SELECT COUNT(*) FROM user_settings",
-            "poems": "SELECT COUNT(*) FROM poems",
-            "ratings": "SELECT COUNT(*) FROM ratings",
-            "rated_poems": "SELECT COUNT(DISTINCT poem_id) FROM ratings",
-            "model_versions": "SELECT COUNT(*) FROM model_versions",
-        }
-        out: dict[str, int] = {}
-        async with self._read() as db:
-            for name, sql in queries.items():
-                rows = list(await db.execute_fetchall(sql))
-                out[name] = int(rows[0][0])
-        return out

@@ -134,7 +134,8 @@ async def test_heavy_settings_are_refused_when_set_and_when_stored(runtime):
     reply = await core.caidat("tg:7", "ungvien macdinh")  # back to the model's 1: lighter, allowed
     assert not reply.error
     # Settings stored before the limit (or with an older limit) are refused at /tho, nothing written.
-    await runtime.store.set_settings("tg:8", {"candidates": 16, "strategy": "beam", "num_beams": 8, "stanzas": 4})
+    for name, value in {"candidates": 16, "strategy": "beam", "num_beams": 8, "stanzas": 4}.items():
+        await runtime.store.set_setting("tg:8", name, value)
     before = state(runtime)
     reply = await core.tho("tg:8", OPENING)
     assert reply.error and "512" in reply.text and state(runtime) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import signal
@@ -23,25 +24,33 @@ from bot.store import (
     SchemaVersionError,
     Store,
 )
+from engine.forms import FORM_IDS
+from engine.prompt import prompt_for
 
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+LUC_BAT, SEVEN = "lucbat", "7chu"
+assert {LUC_BAT, SEVEN} <= set(FORM_IDS)  # form ids the engine knows
+OPENING = "Trăng lên đầu núi"  # a partial first line of lục bát: the model finishes it
+
+
 def poem(user: str = "tg:1", **kw) -> NewPoem:
+    """A poem as the core stores it: the engine's form id and prompt, the settings and scores it reports."""
     fields = dict(
         user_key=user,
-        opening="Trăng lên đầu núi",
-        prompt="<lục bát> Trăng lên đầu núi",
+        opening=OPENING,
+        prompt=prompt_for(LUC_BAT, OPENING, False),
         text="Trăng lên đầu núi xa xa\nGió đưa câu hát về nhà mẹ ơi",
-        form="luc_bat",
+        form=LUC_BAT,
         stanzas=1,
         settings={"temperature": 0.8, "top_p": 0.95},
         seed=1234,
         model_version="v1",
         latency_ms=412.5,
-        scores={"rhyme": 1.0, "tone": 0.9},
+        scores={"length": 1.0, "tone": 0.9, "rhyme": 1.0, "total": 0.97},
     )
     fields.update(kw)
     return NewPoem(**fields)
@@ -56,6 +65,25 @@ async def store(tmp_path: Path):
 def raw(path: Path) -> sqlite3.Connection:
     """A plain sqlite3 connection for looking at the file behind the store's back."""
     return sqlite3.connect(path)
+
+
+def rows(store: Store, sql: str, *params) -> list[tuple]:
+    """What the file holds, read as the feedback export reads it: plain SQL on the file."""
+    with contextlib.closing(raw(store.path)) as db:  # type: ignore[arg-type]
+        return db.execute(sql, params).fetchall()
+
+
+def stars(store: Store, user: str, poem_id: int) -> int | None:
+    found = rows(store, "SELECT stars FROM ratings WHERE user_key = ? AND poem_id = ?", user, poem_id)
+    return found[0][0] if found else None
+
+
+def user_exists(store: Store, key: str) -> bool:
+    return bool(rows(store, "SELECT 1 FROM users WHERE key = ?", key))
+
+
+def count(store: Store, table: str) -> int:
+    return rows(store, f"SELECT COUNT(*) FROM {table}")[0][0]
 
 
 def run_children(scripts: list[str], *args: str, timeout: float = 45) -> list[subprocess.CompletedProcess]:
@@ -90,6 +118,7 @@ def run_children(scripts: list[str], *args: str, timeout: float = 45) -> list[su
 CHILD_PRELUDE = """
 import asyncio, os, signal, sys
 from bot.store import NewPoem, Store
+from engine.prompt import prompt_for
 print("ready", flush=True)
 sys.stdin.readline()
 """
@@ -100,70 +129,69 @@ sys.stdin.readline()
 
 async def test_settings_round_trip_and_reset(store: Store) -> None:
     assert await store.get_settings("tg:1") == {}
-    assert not await store.user_exists("tg:1")  # reading does not create users
+    assert not user_exists(store, "tg:1")  # reading does not create users
 
     await store.set_setting("tg:1", "temperature", 0.7)
-    await store.set_setting("tg:1", "form", "lục bát")
+    await store.set_setting("tg:1", "form", LUC_BAT)
     await store.set_setting("tg:1", "banned", ["mưa", "gió"])
     await store.set_setting("tg:1", "nested", {"a": [1, None, True]})
     await store.set_setting("tg:1", "temperature", 1.1)  # overwrite
-    await store.set_setting("dc:2", "form", "thất ngôn")
+    await store.set_setting("dc:2", "form", SEVEN)
 
     assert await store.get_settings("tg:1") == {
         "temperature": 1.1,
-        "form": "lục bát",
+        "form": LUC_BAT,
         "banned": ["mưa", "gió"],
         "nested": {"a": [1, None, True]},
     }
-    assert await store.user_exists("tg:1")
+    assert user_exists(store, "tg:1")
 
     assert await store.reset_settings("tg:1", ["form"]) == 1
     assert "form" not in await store.get_settings("tg:1")
     assert await store.reset_settings("tg:1") == 3
     assert await store.get_settings("tg:1") == {}
-    assert await store.get_settings("dc:2") == {"form": "thất ngôn"}  # other user untouched
+    assert await store.get_settings("dc:2") == {"form": SEVEN}  # other user untouched
 
 
-async def test_set_settings_is_all_or_nothing(store: Store) -> None:
-    await store.set_settings("tg:1", {"temperature": 0.5, "form": "luc_bat"})
+async def test_a_refused_setting_changes_nothing(store: Store) -> None:
+    await store.set_setting("tg:1", "temperature", 0.5)
+    await store.set_setting("tg:1", "form", LUC_BAT)
     before = await store.get_settings("tg:1")
 
-    bad_values = [
-        {"temperature": 0.9, "callback": object()},  # not JSON-serialisable
-        {"temperature": 0.9, "top_p": math.nan},  # NaN is not JSON
-        {"temperature": 0.9, "": 1},  # bad name
-        {"temperature": 0.9, "x'; DROP TABLE user_settings; --": 1},
+    bad = [
+        ("callback", object()),  # not JSON-serialisable
+        ("top_p", math.nan),  # NaN is not JSON
+        ("", 1),  # bad name
+        ("x'; DROP TABLE user_settings; --", 1),
     ]
-    for values in bad_values:
+    for name, value in bad:
         with pytest.raises(ValueError):
-            await store.set_settings("tg:1", values)
+            await store.set_setting("tg:1", name, value)
         assert await store.get_settings("tg:1") == before
 
     # a brand-new user whose first write fails is not created either
     with pytest.raises(ValueError):
-        await store.set_settings("tg:99", {"a": 1, "b": {1, 2}})
-    assert not await store.user_exists("tg:99")
+        await store.set_setting("tg:99", "b", {1, 2})
+    assert not user_exists(store, "tg:99")
 
-    await store.set_settings("tg:1", {"temperature": 0.9, "top_p": 0.9})
-    assert await store.get_settings("tg:1") == {"temperature": 0.9, "form": "luc_bat", "top_p": 0.9}
+    await store.set_setting("tg:1", "top_p", 0.9)
+    assert await store.get_settings("tg:1") == {"temperature": 0.5, "form": LUC_BAT, "top_p": 0.9}
 
 
 async def test_failure_inside_a_transaction_rolls_it_back(store: Store) -> None:
-    """A write that fails half-way (here: the database refuses the second row,
-    as it would on a full disk) leaves no trace of its first half."""
-    await store.set_setting("tg:1", "form", "luc_bat")
+    """A write that fails half-way (here: the database refuses the setting's row,
+    as it would on a full disk) leaves no trace of its first half (the new user's row)."""
+    await store.set_setting("tg:1", "form", LUC_BAT)
     with raw(store.path) as db:  # type: ignore[arg-type]
         db.execute(
             "CREATE TRIGGER boom BEFORE INSERT ON user_settings WHEN NEW.name = 'boom'"
             " BEGIN SELECT RAISE(ABORT, 'boom'); END"
         )
     with pytest.raises(sqlite3.IntegrityError, match="boom"):
-        await store.set_settings("tg:1", {"form": "tho_7", "a": 1, "boom": 2})
-    with pytest.raises(sqlite3.IntegrityError, match="boom"):
-        await store.set_settings("tg:2", {"a": 1, "boom": 2})
-    assert await store.get_settings("tg:1") == {"form": "luc_bat"}
-    assert not await store.user_exists("tg:2")
-    await store.set_settings("tg:2", {"a": 1})  # the store is still usable
+        await store.set_setting("tg:2", "boom", 2)
+    assert not user_exists(store, "tg:2")
+    assert await store.get_settings("tg:1") == {"form": LUC_BAT}
+    await store.set_setting("tg:2", "a", 1)  # the store is still usable
     assert await store.get_settings("tg:2") == {"a": 1}
 
 
@@ -175,13 +203,13 @@ async def test_invalid_user_keys_are_refused(store: Store, key) -> None:
         await store.set_setting(key, "a", 1)
     with pytest.raises(ValueError):
         await store.get_settings(key)
-    assert (await store.stats())["users"] == 0
+    assert count(store, "users") == 0
 
 
 async def test_valid_user_keys(store: Store) -> None:
     for key in ["tg:123", "tg:-1001234567890", "dc:456789012345678901", "console:local"]:
-        await store.ensure_user(key)
-        assert await store.user_exists(key)
+        await store.set_setting(key, "form", LUC_BAT)
+        assert user_exists(store, key)
 
 
 # ---------------------------------------------------------------- files, restarts, migrations
@@ -189,8 +217,8 @@ async def test_valid_user_keys(store: Store) -> None:
 
 async def test_fresh_file_is_created_and_migrated(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "bot.db"
-    async with Store(path) as s:
-        assert await s.schema_version() == SCHEMA_VERSION
+    async with Store(path):
+        pass
     with raw(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -210,10 +238,11 @@ async def test_data_survives_restart(tmp_path: Path) -> None:
         assert await s.get_settings("tg:1") == {"temperature": 0.6}
         got = await s.get_poem(pid)
         assert got is not None and got.text == poem().text and got.settings == poem().settings
-        assert got.seed == 1234 and got.latency_ms == 412.5 and got.scores == {"rhyme": 1.0, "tone": 0.9}
+        assert got.seed == 1234 and got.latency_ms == 412.5 and got.scores == poem().scores
+        assert got.form == LUC_BAT and got.prompt == poem().prompt
         assert got.created_at.tzinfo is not None
         assert abs((datetime.now(UTC) - got.created_at).total_seconds()) < 60
-        assert await s.get_rating("dc:2", pid) == 4
+        assert stars(s, "dc:2", pid) == 4
         serving = await s.serving_model()
         assert serving is not None and serving.version == "v1" and serving.metrics == {"ppl": 12.5}
 
@@ -225,7 +254,8 @@ async def test_newer_schema_is_refused_and_file_left_alone(tmp_path: Path) -> No
     s = Store(path)
     with pytest.raises(SchemaVersionError, match=rf"schema version {SCHEMA_VERSION + 5}.*newer"):
         await s.open()
-    assert not s.is_open
+    with pytest.raises(RuntimeError, match="not open"):  # nothing half-open to use
+        await s.get_settings("tg:1")
     with raw(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 5
         assert db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
@@ -250,9 +280,10 @@ async def test_later_migration_applies_on_open_and_failed_one_rolls_back(tmp_pat
     good = "-- v2; adds titles\nALTER TABLE poems ADD COLUMN title TEXT;\nCREATE INDEX poems_title ON poems(title);"
     monkeypatch.setattr(store_mod, "MIGRATIONS", [*store_mod.MIGRATIONS[:-1], good])
     async with Store(path) as s:
-        assert await s.schema_version() == SCHEMA_VERSION + 1
         got = await s.get_poem(pid)
         assert got is not None and got.text == poem().text
+    with raw(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
 
 
 async def test_closed_store_raises(tmp_path: Path) -> None:
@@ -277,8 +308,8 @@ def test_accepted_writes_survive_sigkill(tmp_path: Path) -> None:
 async def main():
     s = Store(sys.argv[1])
     await s.open()
-    pid = await s.add_poem(NewPoem(user_key="tg:7", opening="Mưa", prompt="Mưa", text="Mưa rơi",
-                                   form="luc_bat", stanzas=1, model_version="v1", latency_ms=1.0))
+    pid = await s.add_poem(NewPoem(user_key="tg:7", opening="Mưa", prompt=prompt_for("lucbat", "Mưa", False),
+                                   text="Mưa rơi", form="lucbat", stanzas=1, model_version="v1", latency_ms=1.0))
     await s.set_setting("tg:7", "temperature", 0.42)
     await s.rate("dc:8", pid, 5)
     print(pid, flush=True)
@@ -295,7 +326,7 @@ asyncio.run(main())
     async def check() -> None:
         async with Store(path) as s:
             assert await s.get_settings("tg:7") == {"temperature": 0.42}
-            assert await s.get_rating("dc:8", pid) == 5
+            assert stars(s, "dc:8", pid) == 5
             p = await s.get_poem(pid)
             assert p is not None and p.text == "Mưa rơi"
 
@@ -313,20 +344,19 @@ async def test_many_coroutines_on_one_store(store: Store) -> None:
         if i % 2:
             await store.rate(f"tg:{i}", pid, i % 5 + 1)
         else:
-            await store.set_settings(f"dc:{i}", {"i": i, "form": "luc_bat"})
+            await store.set_setting(f"dc:{i}", "form", LUC_BAT)
         await store.set_setting(f"console:u{i}", "i", i)
 
     await asyncio.gather(*(one(i) for i in range(n)))
 
     for i in range(n):
         if i % 2:
-            assert await store.get_rating(f"tg:{i}", pid) == i % 5 + 1
+            assert stars(store, f"tg:{i}", pid) == i % 5 + 1
         else:
-            assert await store.get_settings(f"dc:{i}") == {"i": i, "form": "luc_bat"}
+            assert await store.get_settings(f"dc:{i}") == {"form": LUC_BAT}
         assert await store.get_settings(f"console:u{i}") == {"i": i}
-    st = await store.stats()
-    assert st["ratings"] == n // 2 and st["settings"] == n // 2 * 2 + n
-    assert st["users"] == 1 + n + n  # poem author + tg/dc users + console users
+    assert count(store, "ratings") == n // 2 and count(store, "user_settings") == n // 2 + n
+    assert count(store, "users") == 1 + n + n  # poem author + tg/dc users + console users
 
 
 async def test_cancelled_operation_leaves_store_usable(store: Store) -> None:
@@ -339,7 +369,7 @@ async def test_cancelled_operation_leaves_store_usable(store: Store) -> None:
     await store.set_setting("tg:1", "ok", True)
     assert await store.get_settings("tg:1") == {"ok": True}
     done = sum(1 for t in tasks if not t.cancelled())
-    assert (await store.stats())["ratings"] == done
+    assert count(store, "ratings") == done
 
 
 def test_several_processes_write_one_file(tmp_path: Path) -> None:
@@ -351,8 +381,8 @@ def test_several_processes_write_one_file(tmp_path: Path) -> None:
 async def main():
     w = int(sys.argv[2])  # replaced per worker below
     async with Store(sys.argv[1]) as s:
-        pid = await s.add_poem(NewPoem(user_key=f"tg:{w}", opening="o", prompt="p", text=f"poem {w}",
-                                       form="f", stanzas=1, model_version="v1", latency_ms=1.0))
+        pid = await s.add_poem(NewPoem(user_key=f"tg:{w}", opening="Mưa", prompt=prompt_for("lucbat", "Mưa", False),
+                                       text=f"poem {w}", form="lucbat", stanzas=1, model_version="v1", latency_ms=1.0))
         for i in range(49):
             if i % 2:
                 await s.set_setting(f"dc:{w}-{i}", "n", i)
@@ -394,29 +424,29 @@ async def test_rating_can_be_changed(store: Store) -> None:
     assert not second.created and second.changed and second.previous == 3 and second.stars == 5
     same = await store.rate("tg:2", pid, 5)
     assert not same.created and not same.changed and same.previous == 5
-    assert await store.get_rating("tg:2", pid) == 5
-    assert (await store.stats())["ratings"] == 1
-    assert await store.get_rating("tg:3", pid) is None
+    assert stars(store, "tg:2", pid) == 5
+    assert count(store, "ratings") == 1
+    assert stars(store, "tg:3", pid) is None
 
 
-@pytest.mark.parametrize("stars", [0, 6, -1, "5", None, 4.0, True, 3.5])
-async def test_invalid_stars_change_nothing(store: Store, stars) -> None:
+@pytest.mark.parametrize("bad", [0, 6, -1, "5", None, 4.0, True, 3.5])
+async def test_invalid_stars_change_nothing(store: Store, bad) -> None:
     pid = await store.add_poem(poem())
     await store.rate("tg:2", pid, 2)
     with pytest.raises(ValueError):
-        await store.rate("tg:2", pid, stars)
+        await store.rate("tg:2", pid, bad)
     with pytest.raises(ValueError):
-        await store.rate("tg:3", pid, stars)
-    assert await store.get_rating("tg:2", pid) == 2
-    assert await store.get_rating("tg:3", pid) is None
-    assert not await store.user_exists("tg:3")
+        await store.rate("tg:3", pid, bad)
+    assert stars(store, "tg:2", pid) == 2
+    assert stars(store, "tg:3", pid) is None
+    assert not user_exists(store, "tg:3")
 
 
 async def test_rating_unknown_poem_raises_lookup_error(store: Store) -> None:
     with pytest.raises(LookupError):
         await store.rate("tg:5", 12345, 4)
-    assert not await store.user_exists("tg:5")  # the transaction was rolled back
-    assert (await store.stats())["ratings"] == 0
+    assert not user_exists(store, "tg:5")  # the transaction was rolled back
+    assert count(store, "ratings") == 0
 
 
 async def test_last_poem_and_get_poem(store: Store) -> None:
@@ -448,7 +478,7 @@ async def test_last_poem_and_get_poem(store: Store) -> None:
 async def test_bad_poems_are_refused(store: Store, bad) -> None:
     with pytest.raises(ValueError):
         await store.add_poem(poem(**bad))
-    assert (await store.stats())["poems"] == 0
+    assert count(store, "poems") == 0
 
 
 async def test_sql_looking_text_is_stored_verbatim(store: Store) -> None:
@@ -465,16 +495,16 @@ async def test_sql_looking_text_is_stored_verbatim(store: Store) -> None:
     assert (got.opening, got.prompt, got.text, got.form) == (evil, nasty, evil + "\n" + nasty, "'; --")
     assert got.settings == {evil: nasty}
     assert await store.get_settings("tg:1") == {"note": evil}
-    assert await store.get_rating("tg:2", pid) == 4
-    st = await store.stats()
-    assert st["poems"] == 1 and st["ratings"] == 1
+    assert stars(store, "tg:2", pid) == 4
+    assert count(store, "poems") == 1 and count(store, "ratings") == 1
 
 
 async def test_delete_user_data_removes_only_theirs(store: Store) -> None:
     mine = await store.add_poem(poem("tg:1"))
     mine2 = await store.add_poem(poem("tg:1"))
     theirs = await store.add_poem(poem("dc:2"))
-    await store.set_settings("tg:1", {"a": 1, "b": 2})
+    await store.set_setting("tg:1", "a", 1)
+    await store.set_setting("tg:1", "b", 2)
     await store.set_setting("dc:2", "a", 1)
     await store.rate("tg:1", theirs, 5)  # my rating of their poem
     await store.rate("dc:2", mine, 4)  # their rating of my poem
@@ -484,36 +514,37 @@ async def test_delete_user_data_removes_only_theirs(store: Store) -> None:
     counts = await store.delete_user_data("tg:1")
     assert counts == {"settings": 2, "ratings": 1, "poems": 2, "ratings_on_their_poems": 2, "users": 1}
 
-    assert not await store.user_exists("tg:1")
+    assert not user_exists(store, "tg:1")
     assert await store.get_settings("tg:1") == {}
     assert await store.get_poem(mine) is None and await store.get_poem(mine2) is None
     assert await store.last_poem("tg:1") is None
-    assert await store.get_rating("tg:1", theirs) is None
+    assert stars(store, "tg:1", theirs) is None
     # the other users' own data is intact
     assert await store.get_settings("dc:2") == {"a": 1}
     assert await store.get_poem(theirs) is not None
-    assert await store.get_rating("dc:2", theirs) == 3
-    assert await store.user_exists("console:x")
-    st = await store.stats()
-    assert st["poems"] == 1 and st["ratings"] == 1 and st["users"] == 2
+    assert stars(store, "dc:2", theirs) == 3
+    assert user_exists(store, "console:x")
+    assert count(store, "poems") == 1 and count(store, "ratings") == 1 and count(store, "users") == 2
 
     # deleting again (or an unknown user) is a no-op; new poem ids are not reused
     assert set((await store.delete_user_data("tg:1")).values()) == {0}
     assert await store.add_poem(poem("tg:1")) > max(mine, mine2, theirs)
 
 
-async def test_top_poems_ordering(store: Store) -> None:
-    ids = [await store.add_poem(poem(text=f"bài {i}")) for i in range(5)]
-    # poem 0: avg 5 from 1 rating; poem 1: avg 5 from 3 ratings; poem 2: avg 4.5;
-    # poem 3: avg 2; poem 4: unrated
+async def test_public_top_poems_ordering(store: Store) -> None:
+    """/top's list: by average stars, then number of raters, then newest; the author's own stars count for nothing."""
+    ids = [await store.add_poem(poem(text=f"bài {i}")) for i in range(5)]  # all by tg:1
+    # poem 0: avg 5 from 1 rater; poem 1: avg 5 from 3; poem 2: avg 4.5; poem 3: avg 2; poem 4: only its author's
     await store.rate("tg:10", ids[0], 5)
     for u in ("tg:10", "tg:11", "tg:12"):
         await store.rate(u, ids[1], 5)
     await store.rate("tg:10", ids[2], 4)
     await store.rate("tg:11", ids[2], 5)
+    await store.rate("tg:1", ids[3], 5)  # the author's own
     await store.rate("tg:10", ids[3], 2)
+    await store.rate("tg:1", ids[4], 5)
 
-    top = await store.top_poems()
+    top = await store.public_top_poems(min_raters=1)
     assert [(r.poem.id, r.avg_stars, r.n_ratings) for r in top] == [
         (ids[1], 5.0, 3),
         (ids[0], 5.0, 1),
@@ -522,30 +553,11 @@ async def test_top_poems_ordering(store: Store) -> None:
     ]
     poem_, avg, n = top[0]  # unpacks as a tuple
     assert isinstance(top[0], RatedPoem) and poem_.text == "bài 1" and (avg, n) == (5.0, 3)
-    assert [r.poem.id for r in await store.top_poems(limit=2)] == [ids[1], ids[0]]
-    assert [r.poem.id for r in await store.top_poems(min_ratings=2)] == [ids[1], ids[2]]
+    assert [r.poem.id for r in await store.public_top_poems(limit=2, min_raters=1)] == [ids[1], ids[0]]
+    assert [r.poem.id for r in await store.public_top_poems()] == [ids[1], ids[2]]  # by default two raters
 
     await store.rate("tg:10", ids[0], 1)  # changing a rating moves the poem
-    assert [r.poem.id for r in await store.top_poems()][-1] == ids[0]
-
-
-async def test_liked_poems_threshold(store: Store) -> None:
-    a = await store.add_poem(poem(model_version="v1"))
-    b = await store.add_poem(poem(model_version="v2"))
-    c = await store.add_poem(poem(model_version="v2"))
-    await store.rate("tg:1", a, 4)
-    await store.rate("tg:1", b, 5)
-    await store.rate("tg:2", b, 2)  # avg 3.5
-    await store.rate("tg:1", c, 5)
-
-    assert [(r.poem.id, r.avg_stars) for r in await store.liked_poems()] == [(a, 4.0), (c, 5.0)]
-    assert [r.poem.id for r in await store.liked_poems(min_stars=3.5)] == [a, b, c]
-    assert [r.poem.id for r in await store.liked_poems(5)] == [c]
-    assert [r.poem.id for r in await store.liked_poems(model_version="v2")] == [c]
-    assert [r.poem.id for r in await store.liked_poems(after_id=a)] == [c]
-    assert [r.poem.id for r in await store.liked_poems(3, min_ratings=2)] == [b]
-    with pytest.raises(ValueError):
-        await store.liked_poems(0)
+    assert [r.poem.id for r in await store.public_top_poems(min_raters=1)][-1] == ids[0]
 
 
 # ---------------------------------------------------------------- model versions
@@ -570,7 +582,8 @@ async def test_one_serving_model_at_a_time(store: Store) -> None:
         await store.set_serving_model("v9")
     assert (await store.serving_model()).version == "v3"  # type: ignore[union-attr]
 
-    await store.set_model_status("v2", "rejected")
+    await store.record_model_version("v2", "/models/v2", status="rejected")  # what a failed gate records
+    assert (await store.get_model_version("v2")).status == "rejected"  # type: ignore[union-attr]
     with pytest.raises(ValueError):
         await store.record_model_version("v4", "/m", status="best")
 
@@ -582,18 +595,3 @@ async def test_one_serving_model_at_a_time(store: Store) -> None:
     # and the database itself refuses a second one
     with raw(store.path) as db, pytest.raises(sqlite3.IntegrityError):  # type: ignore[arg-type]
         db.execute("UPDATE model_versions SET status = 'serving'")
-
-
-async def test_stats(store: Store) -> None:
-    pid = await store.add_poem(poem())
-    await store.rate("tg:2", pid, 5)
-    await store.set_setting("tg:2", "a", 1)
-    await store.record_model_version("v1", "/m/v1")
-    assert await store.stats() == {
-        "users": 2,
-        "settings": 1,
-        "poems": 1,
-        "ratings": 1,
-        "rated_poems": 1,
-        "model_versions": 1,
-    }

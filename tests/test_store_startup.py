@@ -5,6 +5,7 @@ Through the real entry point (`python -m bot console --db ...`) and through Stor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -116,4 +117,6 @@ async def test_store_open_raises_the_one_error_type(tmp_path):
     with pytest.raises(StoreUnusableError, match="is a directory"):
         await Store(tmp_path / "adir").open()
     async with Store(tmp_path / "ok" / "tho.db") as store:  # a fresh file in a new directory still works
-        assert await store.schema_version() == SCHEMA_VERSION
+        await store.set_setting("console:local", "form", "lucbat")
+    with contextlib.closing(sqlite3.connect(tmp_path / "ok" / "tho.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

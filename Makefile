@@ -12,7 +12,7 @@ BASE   := $(VENV)/.installed-base
 VLLM   := $(VENV)/.installed-vllm
 PYTEST_ARGS ?=
 
-.PHONY: install install-vllm chromium demo lint test test-fast model model-gpu bench clean
+.PHONY: install install-vllm chromium demo lint test test-fast model model-gpu bench pictures clean
 
 $(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,18 @@ model-gpu:
 
 bench: $(BASE)
 	$(BIN)/python -m engine.bench --model models/$$(cat models/DEFAULT) --backend hf --concurrency 16 --requests 128
+
+# The README's two pictures, made by the bot's own commands (console, default model, a fixed seed):
+# the 🖼 card of a poem (/anh) and /giaithich for one of its syllables.
+PICTURE_OPENING ?= Chiều nghiêng bóng nắng bên sông
+pictures: $(BASE)
+	rm -rf build/pictures && mkdir -p build/pictures docs
+	printf '/caidat hatgiong 7\n/caidat kho 2\n/tho %s\n/anh\n/giaithich 3 4\n' '$(PICTURE_OPENING)' \
+		| THO_DB=build/pictures/tho.db THO_CONSOLE_PICTURES=build/pictures THO_STREAM=0 \
+		$(BIN)/python -m bot console > build/pictures/transcript.txt
+	cp build/pictures/tho-1.png docs/poem.png
+	cp build/pictures/tho-2.png docs/giaithich.png
+	cat build/pictures/transcript.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache

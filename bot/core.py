@@ -617,7 +617,9 @@ class Core:
             if name and prefs.get("signature", BOT_SETTINGS["signature"].default)
             else texts.PICTURE_AUTHOR.format(bot=texts.BOT_NAME)
         )
-        title = poem.text.split("\n", 1)[0]
+        # The user's few words title the poem; an opening that is the whole first line would only repeat it.
+        first_line = poem.text.split("\n", 1)[0]
+        title = poem.opening if poem.opening.strip() != first_line.strip() else texts.PICTURE_UNTITLED
         async with self._picture_slot() as free:
             if not free:
                 return Reply(texts.BUSY, error=True, answer=texts.BUSY)

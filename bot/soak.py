@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -68,6 +69,10 @@ START_SPREAD_SECONDS = 30.0  # users join over at least this time (over a think 
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    # Streaming (poems of one candidate): seconds until the model's first line was on screen.
+    first_lines: list[float] = field(default_factory=list)
+    # The slowest streamed poem: (seconds, lines shown so far) at each line, then the whole poem.
+    slowest_stream: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
     refusals: Counter = field(default_factory=Counter)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
@@ -85,10 +90,17 @@ class Tally:
             "p99_s": pct(0.99),
             "max_s": round(lat[-1], 3) if lat else None,
             "mean_s": round(statistics.fmean(lat), 3) if lat else None,
+            "first_line_p50_s": _percentile(self.first_lines, 0.50),
+            "first_line_p95_s": _percentile(self.first_lines, 0.95),
             "refusals": dict(self.refusals),
             "errors": self.errors,
             "error_samples": self.error_samples[:5],
         }
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else None
 
 
 def heavy_settings(max_work: int, shape: str) -> list[str]:
@@ -137,11 +149,14 @@ async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng
     has_poem = False
     while time.monotonic() < end:
         started = time.monotonic()
+        shown: list[tuple[float, tuple[str, ...]]] = []
+        on_lines = functools.partial(_note_lines, shown, started)
+        opening = None if has_poem and rng.random() < THOLAI_SHARE else rng.choice(OPENINGS)
         try:
-            if has_poem and rng.random() < THOLAI_SHARE:
-                reply = await core.command(user, "tholai")
+            if opening is None:
+                reply = await core.command(user, "tholai", on_lines=on_lines)
             else:
-                reply = await core.command(user, "tho", rng.choice(OPENINGS))
+                reply = await core.command(user, "tho", opening, on_lines=on_lines)
         except Exception as exc:  # the core must never raise: count it
             tally.errors += 1
             tally.error_samples.append(f"{type(exc).__name__}: {exc}")
@@ -155,6 +170,12 @@ async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng
             elif kind is None:
                 has_poem = True
                 tally.latencies.append(elapsed)
+                # The first line the model wrote (a whole opening line is shown before it).
+                written = [t for t, lines in shown if opening is not None and lines != (opening,)]
+                if written:
+                    tally.first_lines.append(written[0])
+                if shown and elapsed > (tally.slowest_stream[-1][0] if tally.slowest_stream else 0.0):
+                    tally.slowest_stream = [*shown, (elapsed, tuple(reply.text.split("\n")))]
                 if rng.random() < RATE_SHARE:
                     rated = await core.action(user, reply.buttons[0][rng.randrange(5)].action)
                     if rated.error:
@@ -164,6 +185,10 @@ async def user_loop(core, user: str, tally: Tally, end: float, think: float, rng
                 tally.refusals[kind] += 1
         pause = rng.expovariate(1 / think) if think > 0 else 0.0
         await asyncio.sleep(max(0.0, min(pause, end - time.monotonic())))  # never past the end
+
+
+def _note_lines(shown: list, started: float, lines: tuple[str, ...]) -> None:
+    shown.append((time.monotonic() - started, lines))
 
 
 async def sample_rss(samples: list[tuple[float, float]], start: float, end: float) -> None:
@@ -219,6 +244,7 @@ async def soak(settings: Settings, users: int, minutes: float, heavy_share: floa
             "ordinary": ordinary.summary(),
             "heavy": heavy.summary(),
             "errors": ordinary.errors + heavy.errors,
+            "slowest_stream": [[round(t, 3), list(lines)] for t, lines in ordinary.slowest_stream],
             "rss_mb": {
                 "minute_2": rss_at(samples, 120),
                 "end": round(samples[-1][1], 1),
@@ -234,6 +260,7 @@ def render(result: dict) -> str:
     def line(name: str, s: dict) -> str:
         return (
             f"{name}: {s['poems']} poems, p50 {s['p50_s']} s, p95 {s['p95_s']} s, p99 {s['p99_s']} s, "
+            f"first line p50 {s['first_line_p50_s']} s p95 {s['first_line_p95_s']} s, "
             f"max {s['max_s']} s; refused {s['refusals'] or 'none'}; errors {s['errors']}"
         )
 
@@ -246,6 +273,8 @@ def render(result: dict) -> str:
             line("ordinary", result["ordinary"]),
             line("heavy", result["heavy"]),
             f"errors: {result['errors']}",
+            "slowest streamed poem (seconds after the request: what the user saw):",
+            *(f"  {t:6.2f} s  {' / '.join(lines)}" for t, lines in result["slowest_stream"]),
             f"RSS MB: minute 2 {rss['minute_2']}, end {rss['end']}, peak {rss['peak']}; per minute {rss['per_minute']}",
         ]
     )

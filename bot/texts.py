@@ -90,6 +90,7 @@ INLINE_HINT = "Gõ câu mở đầu, mình làm thơ cho bạn"
 PICTURE_BUTTON = "🖼 Tranh"
 CONSOLE_PICTURE = "[ảnh đã lưu: {path}]"
 PICTURE_CAPTION = "🖼 {title}"
+PICTURE_UNTITLED = "Không đề"  # the title of a poem card whose opening is its whole first line
 PICTURE_AUTHOR = "{bot}"
 PICTURE_AUTHOR_SIGNED = "{name} · {bot}"
 EXPLAIN_CAPTION = (

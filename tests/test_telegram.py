@@ -368,7 +368,8 @@ async def test_picture_button_sends_a_png_of_the_poem_only_for_its_author(bot):
     image = png(photo)
     assert image.width == 1080 and 400 <= image.height <= 3240
     sent = [m for m in fake.sent_to(41) if "photo" in m]
-    assert sent[0]["caption"] == texts.PICTURE_CAPTION.format(title=OPENING)
+    # A whole first line is not repeated as the title: the card is "untitled", as poems without a title are.
+    assert sent[0]["caption"] == texts.PICTURE_CAPTION.format(title=texts.PICTURE_UNTITLED)
 
     # Someone else pressing it (the button is on a message they can see in a group) gets nothing.
     query = await fake.click(mai, poem, f"pic:{poem_id}@tg:41")

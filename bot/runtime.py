@@ -38,14 +38,6 @@ class Runtime:
     core: Core
     _follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the watcher and an admin, one at a time
 
-    async def swap_model(self, model_dir: str | Path) -> str:
-        """Serve `model_dir` from now on, in this process and (via the store) in every bot."""
-        info = read_model_info(model_dir)
-        backend = create_backend(self.settings.backend, info.path, **self.settings.backend_options())
-        version = await self.engine.swap(backend)
-        await self.store.record_model_version(info.version, str(info.path), status="serving")
-        return version
-
     async def follow_serving_model(self) -> str | None:
         """Swap the engine to the serving model recorded in the store, if it is another one."""
         async with self._follow_lock:

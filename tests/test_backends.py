@@ -15,11 +15,12 @@ import pytest_asyncio
 from engine.backends import create_backend
 from engine.backends.base import GenerationJob
 from engine.engine import PoemEngine
-from engine.forms import LINES_PER_STANZA, RHYME_SCHEMES, get_form, syllables
+from engine.forms import RHYME_SCHEMES, get_form
 from engine.prompt import prompt_for
 from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from engine.syllable_text import codec_for_model
+from tests.helpers import assert_form
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -50,16 +51,6 @@ def make_backend(kind: str, model_dir):
         pytest.importorskip("vllm")
         return create_backend("vllm", model_dir, **VLLM_CPU_OPTIONS)
     return create_backend(kind, model_dir)
-
-
-def assert_form(poem, form_id: str, stanzas: int) -> None:
-    """Exactly the form's number of lines, each with the form's number of syllables."""
-    form = get_form(form_id)
-    assert len(poem.lines) == stanzas * LINES_PER_STANZA, poem.lines
-    for i, line in enumerate(poem.lines):
-        lo, hi = form.length_of(i)
-        assert lo <= len(syllables(line)) <= hi, (i, line, poem.lines)
-    assert poem.scores.length == 1.0
 
 
 def request(opening: str = OPENINGS["5chu"], form: str | None = None, stanzas: int = 1, **settings) -> PoemRequest:

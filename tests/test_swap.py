@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from engine.engine import PoemEngine
-from tests.test_backends import KINDS, assert_form, make_backend, request
+from tests.helpers import assert_form
+from tests.test_backends import KINDS, make_backend, request
 
 pytestmark = pytest.mark.asyncio
 

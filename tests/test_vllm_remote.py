@@ -18,7 +18,8 @@ from engine.backends.vllm_local import FORM_PROCESSOR
 from engine.backends.vllm_remote import RemoteBackend, ReplicasDown
 from engine.engine import PoemEngine
 from engine.settings import SamplingSettings
-from tests.test_backends import OPENINGS, assert_form, check_one_candidate_is_perfect, request
+from tests.helpers import assert_form
+from tests.test_backends import OPENINGS, check_one_candidate_is_perfect, request
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

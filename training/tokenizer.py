@@ -40,11 +40,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    return with_special_tokens(tok, unk_token=END_OF_POEM)  # a byte-level BPE has no unknown token
+
+
+def with_special_tokens(tok: Tokenizer, unk_token: str) -> PreTrainedTokenizerFast:
+    """`tok` for transformers and vLLM: the end token starts, ends and pads; the form tags are special."""
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=END_OF_POEM,
         eos_token=END_OF_POEM,
-        unk_token=END_OF_POEM,
+        unk_token=unk_token,
         pad_token=END_OF_POEM,
         additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_POEM],
         clean_up_tokenization_spaces=False,
@@ -95,15 +100,7 @@ def build_syllable_tokenizer(
     # or a line break: exactly the pieces SyllableCodec.to_model writes.
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[^ \n]+ ?|\n"), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token=END_OF_POEM,
-        eos_token=END_OF_POEM,
-        unk_token=UNKNOWN,
-        pad_token=END_OF_POEM,
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t != END_OF_POEM],
-        clean_up_tokenization_spaces=False,
-    )
+    tokenizer = with_special_tokens(tok, unk_token=UNKNOWN)
     total = sum(lower.values())
     kept = sum(lower[w] for w in syllables)
     stats = {

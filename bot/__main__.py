@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from bot import texts
 from bot.config import Settings
 from bot.logsafe import setup_logging, update_secrets
-from bot.runtime import StartupError, open_runtime
+from bot.runtime import StartupError, open_runtime, require_token
 from bot.store import StoreUnusableError
 
 log = logging.getLogger("bot")
@@ -55,9 +55,7 @@ def require_tokens(settings: Settings, mode: str) -> None:
         "all": ["telegram_token", "discord_token"],
     }.get(mode, [])
     for field in needed:
-        if not getattr(settings, field):
-            name = Settings.model_fields[field].alias
-            raise StartupError(texts.MISSING_TOKEN.format(name=name, hint="see README"))
+        require_token(settings, field)
 
 
 async def main(args: argparse.Namespace, settings: Settings) -> None:

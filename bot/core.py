@@ -7,6 +7,10 @@ back to `Core.action` when pressed. Nothing here knows about a platform.
 
 Bad input gets a clear Vietnamese message and changes nothing: every check
 runs before the store is touched.
+
+Naming: a method that runs a command has the command's name as users type it
+(`tho`, `caidat`, `giaithich`; `command()` dispatches by that name), every
+other name is English (`rate`, `picture`, `delete_confirmed`).
 """
 
 from __future__ import annotations
@@ -90,6 +94,11 @@ def clean_input(text: str) -> str:
     """
     text = _ANSI.sub(" ", text or "")
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
+def fit(text: str, limit: int) -> str:
+    """A reply cut to a platform's length limit, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _echo(value: str) -> str:
@@ -392,8 +401,6 @@ class Core:
                 async with self._engine_slots:
                     # Cancelled at the deadline: its decoding stops.
                     poem = await self.engine.write(request, on_lines=on_lines)
-        except asyncio.CancelledError:
-            raise
         except TimeoutError:
             if not deadline.expired():
                 log.exception("writing a poem for %s failed", user)

@@ -18,8 +18,9 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot import actions, texts
-from bot.core import Core, Reply
-from bot.runtime import Runtime, StartupError
+from bot.core import Core, Reply, fit
+from bot.runtime import Runtime, require_token
+from bot.store import user_key as store_key
 from bot.streaming import STREAM_INTERVAL_SECONDS, LiveMessage
 from engine.forms import FORMS, MAX_STANZAS, MIN_STANZAS
 from engine.settings import SPECS, STRATEGIES
@@ -51,11 +52,7 @@ DESCRIBE = texts.DISCORD_OPTION_DESCRIPTIONS
 
 
 def user_key(user: discord.abc.User) -> str:
-    return f"dc:{user.id}"
-
-
-def fit(text: str) -> str:
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return store_key("dc", user.id)
 
 
 def core_of(interaction: discord.Interaction) -> Core:
@@ -128,16 +125,16 @@ async def press(interaction: discord.Interaction, action: str) -> None:
         user_key(interaction.user), action, display_name=interaction.user.display_name
     )
     if reply.error:
-        await interaction.followup.send(fit(reply.text), ephemeral=True)
+        await interaction.followup.send(fit(reply.text, MESSAGE_LIMIT), ephemeral=True)
         return
     if reply.image is not None:  # the 🖼 button: the picture comes as a new message
-        await interaction.followup.send(fit(reply.text), file=png_file(reply.image))
+        await interaction.followup.send(fit(reply.text, MESSAGE_LIMIT), file=png_file(reply.image))
         return
     view = view_of(reply)
     if reply.poem_id is not None:  # a rating: the poem stays, only its stars change
         await interaction.edit_original_response(view=view)
     else:
-        await interaction.edit_original_response(content=fit(reply.text), view=view)
+        await interaction.edit_original_response(content=fit(reply.text, MESSAGE_LIMIT), view=view)
     if reply.answer:
         await interaction.followup.send(reply.answer, ephemeral=True)
 
@@ -170,12 +167,12 @@ async def send(interaction: discord.Interaction, reply: Reply, replace: discord.
     sent = False
     if replace is not None:
         try:
-            await replace.edit(content=fit(reply.text), view=view)
+            await replace.edit(content=fit(reply.text, MESSAGE_LIMIT), view=view)
             sent = True
         except discord.HTTPException:
             log.warning("could not finish a streamed poem in place; sending it anew", exc_info=True)
     if not sent:
-        await interaction.followup.send(fit(reply.text), **kwargs)
+        await interaction.followup.send(fit(reply.text, MESSAGE_LIMIT), **kwargs)
     if reply.failed:
         log.error("writing a poem for %s failed (see the traceback above)", user_key(interaction.user))
 
@@ -198,9 +195,9 @@ class StreamedFollowup:
 
     async def show(self, text: str) -> None:
         if self.message is None:
-            self.message = await self.interaction.followup.send(fit(text), wait=True)
+            self.message = await self.interaction.followup.send(fit(text, MESSAGE_LIMIT), wait=True)
         else:
-            await self.message.edit(content=fit(text))
+            await self.message.edit(content=fit(text, MESSAGE_LIMIT))
 
     async def finish(self) -> discord.WebhookMessage | None:
         """The message to put the final reply in, or None (nothing shown: send it as a new follow-up)."""
@@ -436,9 +433,7 @@ def build_client(runtime: Runtime, **options) -> ThoClient:
 async def serve(runtime: Runtime) -> None:
     """Run the Discord bot until cancelled."""
     settings = runtime.settings
-    token = settings.discord_token.get_secret_value() if settings.discord_token else ""
-    if not token:
-        raise StartupError(texts.MISSING_TOKEN.format(name="DISCORD_TOKEN", hint="bot token from the developer portal"))
+    token = require_token(settings, "discord_token")
     if settings.discord_api_url:
         discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
     if settings.discord_gateway_url:

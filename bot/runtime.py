@@ -30,6 +30,22 @@ class StartupError(RuntimeError):
     """A configuration problem the operator must fix; the message says how."""
 
 
+TOKEN_HINTS = {  # Settings field -> where the operator gets the token
+    "telegram_token": "token from @BotFather",
+    "discord_token": "bot token from the developer portal",
+}
+
+
+def require_token(settings: Settings, field: str) -> str:
+    """The token in `field`, or a StartupError naming its variable: the one missing-token check."""
+    secret = getattr(settings, field)
+    value = secret.get_secret_value() if secret is not None else ""
+    if not value:
+        name = Settings.model_fields[field].alias
+        raise StartupError(texts.MISSING_TOKEN.format(name=name, hint=TOKEN_HINTS[field]))
+    return value
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -59,9 +75,7 @@ class Runtime:
             await asyncio.sleep(interval)
             try:
                 await self.follow_serving_model()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception:  # a cancellation is not an Exception: it ends the loop
                 log.exception("could not follow the serving model")
 
 

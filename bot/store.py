@@ -267,6 +267,11 @@ def _parse_ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def user_key(platform: str, user_id: int | str) -> str:
+    """The store's key of a platform user: "tg:123", "dc:456" (the one place of the format)."""
+    return validate_user_key(f"{platform}:{user_id}")
+
+
 def validate_user_key(key: object) -> str:
     """Return ``key`` if it is a valid user key, else raise ValueError."""
     if not isinstance(key, str) or not USER_KEY_RE.fullmatch(key):

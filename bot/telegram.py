@@ -44,8 +44,9 @@ from telegram.ext import (
 )
 
 from bot import texts
-from bot.core import ADMIN_COMMANDS, COMMAND_ALIASES, POEM_COMMANDS, USER_COMMANDS, Core, Reply
-from bot.runtime import Runtime, StartupError
+from bot.core import ADMIN_COMMANDS, COMMAND_ALIASES, POEM_COMMANDS, USER_COMMANDS, Core, Reply, fit
+from bot.runtime import Runtime, require_token
+from bot.store import user_key as store_key
 from bot.streaming import GROUP_STREAM_INTERVAL_SECONDS, STREAM_INTERVAL_SECONDS, LiveMessage
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ ANSWER_LIMIT = 200  # answerCallbackQuery text limit
 ADMIN_TRACE_CHARS = 3000  # the end of a traceback is the part that says what went wrong
 # Every other user command goes straight to the core (its aliases too: /help).
 OTHER_COMMANDS = (*(c for c in USER_COMMANDS if c not in POEM_COMMANDS), *COMMAND_ALIASES)
+MESSAGE_LIMIT = MessageLimit.MAX_TEXT_LENGTH
 CAPTION_LIMIT = 1024  # a photo's caption
 # Inline mode (@Bot <câu mở đầu> in any chat). Clients send a query at every keystroke: a poem is
 # written only for the query a user left standing this long, the ones typed over are never answered.
@@ -69,7 +71,7 @@ INLINE_TITLE_LIMIT = 100
 
 
 def user_key(update: Update) -> str:
-    return f"tg:{update.effective_user.id}"
+    return store_key("tg", update.effective_user.id)
 
 
 def command_args(message: Message) -> str:
@@ -87,10 +89,6 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b.label, callback_data=b.action) for b in row] for row in reply.buttons]
     )
-
-
-def fit(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def core_of(context: ContextTypes.DEFAULT_TYPE) -> Core:
@@ -127,7 +125,7 @@ async def send(
     sent = False
     if replace is not None:
         try:
-            await replace.edit_text(fit(reply.text), reply_markup=keyboard(reply))
+            await replace.edit_text(fit(reply.text, MESSAGE_LIMIT), reply_markup=keyboard(reply))
             sent = True
         except TelegramError:
             log.warning("could not finish a streamed poem in place; sending it anew", exc_info=True)
@@ -140,7 +138,9 @@ async def send(
         )
     elif not sent:
         await update.effective_message.reply_text(
-            fit(reply.text), reply_markup=keyboard(reply), do_quote=update.effective_chat.type != "private"
+            fit(reply.text, MESSAGE_LIMIT),
+            reply_markup=keyboard(reply),
+            do_quote=update.effective_chat.type != "private",
         )
     if reply.failed:
         await notify_admins(context, texts.ADMIN_POEM_FAILED.format(user=user_key(update)))
@@ -161,10 +161,10 @@ class StreamedReply:
     async def show(self, text: str) -> None:
         if self.message is None:
             self.message = await self.update.effective_message.reply_text(
-                fit(text), do_quote=self.update.effective_chat.type != "private"
+                fit(text, MESSAGE_LIMIT), do_quote=self.update.effective_chat.type != "private"
             )
         else:
-            await self.message.edit_text(fit(text))
+            await self.message.edit_text(fit(text, MESSAGE_LIMIT))
 
     async def finish(self) -> Message | None:
         """The message to put the final reply in, or None (nothing shown: send it as a new message)."""
@@ -236,7 +236,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             # A rating: the poem stays, only its stars change.
             await query.edit_message_reply_markup(reply_markup=keyboard(reply))
         else:
-            await query.edit_message_text(fit(reply.text), reply_markup=keyboard(reply))
+            await query.edit_message_text(fit(reply.text, MESSAGE_LIMIT), reply_markup=keyboard(reply))
     except BadRequest as exc:
         # Clicking the same star twice leaves the message as it is; Telegram refuses a no-op edit.
         if "not modified" not in exc.message.lower():
@@ -268,7 +268,7 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         id=str(reply.poem_id),
         title=fit(title, INLINE_TITLE_LIMIT),
         description=fit(rest.strip(), INLINE_TITLE_LIMIT),
-        input_message_content=InputTextMessageContent(fit(reply.text)),
+        input_message_content=InputTextMessageContent(fit(reply.text, MESSAGE_LIMIT)),
         # Only the stars: the picture button needs a chat to send the picture to, which an inline message lacks.
         reply_markup=InlineKeyboardMarkup(
             [[InlineKeyboardButton(b.label, callback_data=b.action) for b in reply.buttons[0]]]
@@ -302,7 +302,7 @@ async def notify_admins(context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
     if chat is None:
         return
     try:
-        await context.bot.send_message(chat, fit(text))
+        await context.bot.send_message(chat, fit(text, MESSAGE_LIMIT))
     except TelegramError:
         log.exception("could not report to the admin chat")  # its id stays out of the log
 
@@ -342,13 +342,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None = None) -> Application:
     """The PTB Application for this runtime, handlers registered; not started."""
     settings = runtime.settings
-    if not settings.telegram_token or not settings.telegram_token.get_secret_value():
-        raise StartupError(texts.MISSING_TOKEN.format(name="TELEGRAM_TOKEN", hint="token from @BotFather"))
+    token = require_token(settings, "telegram_token")
     base_url = settings.telegram_base_url.rstrip("/")
     base_file_url = base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
     application = (
         Application.builder()
-        .token(settings.telegram_token.get_secret_value())
+        .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url)
         .concurrent_updates(CONCURRENT_UPDATES)

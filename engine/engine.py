@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from engine.automaton import FormAutomaton, FormSpec
 from engine.backends.base import Backend, Completion, GenerationJob
@@ -248,11 +248,9 @@ class PoemEngine:
             raise RuntimeError("the backend returned no candidate")
         return best[1], best[2]
 
-    async def swap(self, new_backend: Backend | Callable[[], Awaitable[Backend]]) -> str:
+    async def swap(self, new_backend: Backend) -> str:
         """Serve new requests from a new backend; close the old one once idle."""
         async with self._swap_lock:
-            if callable(new_backend) and not isinstance(new_backend, Backend):
-                new_backend = await new_backend()
             await new_backend.start()
             old = self._slot
             self._slot = _Slot(new_backend)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.backends import BACKENDS
@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL_POINTER = MODELS_DIR / "DEFAULT"  # holds the name of the shipped model's directory
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+ALLOWED_WORDS = {"backend": BACKENDS, "default_form": FORM_IDS, "log_level": LOG_LEVELS}  # Settings field -> its words
 
 
 def default_model_dir() -> Path:
@@ -80,28 +81,17 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("backend")
+    @field_validator("backend", "default_form", "log_level")
     @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in BACKENDS:
-            raise ValueError(f"THO_BACKEND must be one of {', '.join(BACKENDS)}")
-        return value
-
-    @field_validator("default_form")
-    @classmethod
-    def _known_form(cls, value: str) -> str:
-        if value not in FORM_IDS:
-            raise ValueError(f"THO_DEFAULT_FORM must be one of {', '.join(FORM_IDS)}")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str | None) -> str | None:
+    def _one_of(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """THO_BACKEND, THO_DEFAULT_FORM and THO_LOG_LEVEL take one of a few words; say which."""
         if value is None:
             return None
-        if value.upper() not in LOG_LEVELS:
-            raise ValueError(f"THO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        return value.upper()
+        allowed = ALLOWED_WORDS[info.field_name]
+        value = value.upper() if info.field_name == "log_level" else value
+        if value not in allowed:
+            raise ValueError(f"{cls.model_fields[info.field_name].alias} must be one of {', '.join(allowed)}")
+        return value
 
     def engine_concurrency(self) -> int:
         if self.max_concurrent is not None:

@@ -45,6 +45,11 @@ def decode_completion(tokenizer, tokens: Sequence[int], eos_id: int, logprob: fl
     return Completion(text=text.replace(END_OF_POEM, ""), tokens=len(tokens), finished=finished, logprob=logprob)
 
 
+def candidates(job: GenerationJob) -> int:
+    """How many candidates a job decodes: greedy decoding gives the same one every time."""
+    return 1 if job.settings.strategy == "greedy" else job.n
+
+
 class StreamDecoder:
     """Token ids in, new text out; the pieces join to exactly `decode_completion(tokens).text`.
 
@@ -94,10 +99,21 @@ class Backend(abc.ABC):
     async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
         """Yield the text of one candidate piece by piece, as it is decoded.
 
-        Meant for jobs with n=1 (best-of-n must wait for every candidate).
-        Joined, the pieces equal `complete(job)[0].text`. This default yields it
-        in one piece; backends that decode token by token override it.
+        Joined, the pieces equal `complete(job)[0].text`. Only a job of one
+        sampled or greedy candidate streams token by token (`_stream_tokens`);
+        best-of-n and beam search must wait for every candidate, so they come
+        in one piece.
         """
+        if job.n == 1 and job.settings.strategy != "beam":
+            async for piece in self._stream_tokens(job):
+                yield piece
+            return
+        completions = await self.complete(job)
+        if completions and completions[0].text:
+            yield completions[0].text
+
+    async def _stream_tokens(self, job: GenerationJob) -> AsyncIterator[str]:
+        """One candidate's text as it is decoded; backends that decode token by token override this."""
         completions = await self.complete(job)
         if completions and completions[0].text:
             yield completions[0].text

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from engine.backends.base import Backend, Completion, GenerationJob, StreamDecoder, decode_completion
+from engine.backends.base import Backend, Completion, GenerationJob, StreamDecoder, candidates, decode_completion
 from engine.backends.constraints import Constraint, Constraints
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
@@ -124,12 +124,8 @@ class HFBackend(Backend):
     async def complete(self, job: GenerationJob) -> list[Completion]:
         return await self._submit(job)
 
-    async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
-        """Yield the candidate's text token by token as the worker decodes it (n=1 jobs; others in one piece)."""
-        if job.n != 1 or job.settings.strategy == "beam":
-            async for piece in super().stream(job):
-                yield piece
-            return
+    async def _stream_tokens(self, job: GenerationJob) -> AsyncIterator[str]:
+        """The candidate's text token by token, as the worker decodes it."""
         if self._thread is None:
             await self.start()
         loop = asyncio.get_running_loop()
@@ -283,7 +279,7 @@ class _Batch:
         s = req.job.settings
         if s.strategy == "beam":
             return max(int(s.num_beams), req.job.n)
-        return 1 if s.strategy == "greedy" else req.job.n
+        return candidates(req.job)
 
     def _join(self, rows, cache, mask, next_pos, logits) -> None:
         if not self.rows:

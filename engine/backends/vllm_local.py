@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from engine.backends.base import Backend, Completion, GenerationJob, StreamDecoder, decode_completion
+from engine.backends.base import Backend, Completion, GenerationJob, StreamDecoder, candidates, decode_completion
 from engine.backends.constraints import Constraints
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
@@ -150,15 +150,10 @@ class VLLMBackend(Backend):
             out = final.outputs[0]
             return self._beam.completion(list(out.token_ids), out.cumulative_logprob)
 
-        n = 1 if job.settings.strategy == "greedy" else job.n
-        return list(await asyncio.gather(*(one(k) for k in range(n))))
+        return list(await asyncio.gather(*(one(k) for k in range(candidates(job)))))
 
-    async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
+    async def _stream_tokens(self, job: GenerationJob) -> AsyncIterator[str]:
         """Yield the first candidate's text as vLLM decodes it (n=1 jobs; others in one piece)."""
-        if job.n != 1 or job.settings.strategy == "beam":
-            async for piece in super().stream(job):
-                yield piece
-            return
         engine = await self._running()
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from engine.backends.base import Backend, Completion, GenerationJob
+from engine.backends.base import Backend, Completion, GenerationJob, candidates
 from engine.backends.vllm_local import TokenizerSupport, beam_search
 from engine.model_dir import read_model_info
 from engine.prompt import END_OF_POEM
@@ -136,15 +136,10 @@ class RemoteBackend(Backend):
             logprobs = (choice.get("logprobs") or {}).get("token_logprobs") or []
             return self._support.completion(choice["token_ids"], sum(lp for lp in logprobs if lp is not None))
 
-        n = 1 if job.settings.strategy == "greedy" else job.n
-        return list(await asyncio.gather(*(one(k) for k in range(n))))
+        return list(await asyncio.gather(*(one(k) for k in range(candidates(job)))))
 
-    async def stream(self, job: GenerationJob) -> AsyncIterator[str]:
+    async def _stream_tokens(self, job: GenerationJob) -> AsyncIterator[str]:
         """Yield the text as the replica streams it (server-sent events; n=1 jobs)."""
-        if job.n != 1 or job.settings.strategy == "beam":
-            async for piece in super().stream(job):
-                yield piece
-            return
         await self._ensure_started()
         body = self.request_body(job, self._prompt_ids(job.prompt)) | {"stream": True}
         replica = self._pick()

@@ -51,7 +51,6 @@ không quá {{max_work}}; bài nào quá {{timeout}} giây thì bị huỷ.""".f
 )
 
 THO_USAGE = "Bạn hãy viết câu mở đầu sau lệnh, ví dụ: /tho Mùa thu lá vàng rơi"
-WRITING = "Đang làm thơ..."
 
 # Why an opening line was refused; keys are engine.request.InvalidRequest codes.
 OPENING_ERRORS = {
@@ -105,7 +104,6 @@ EXPLAIN_NO_SUCH_LINE = "Bài thơ vừa rồi có {lines} dòng. Ví dụ: /giai
 EXPLAIN_UNAVAILABLE = "Mô hình đã viết bài này ({version}) không giải thích được từng chữ."
 STREAM_WRITING = "✍️ đang viết…"  # under a poem shown line by line while it is written
 POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
-RATE_PROMPT = "Bạn chấm bài này mấy sao?"
 RATED_NEW = "Cảm ơn bạn đã chấm {stars}★!"
 RATED_CHANGED = "Đã đổi điểm từ {previous}★ thành {stars}★."
 RATE_USAGE = "Bạn chấm từ 1 đến 5 sao, ví dụ: /danhgia 5"

@@ -42,6 +42,7 @@ GPU; its result is evaluated here and shipped if it is better."""
 GPU_RUN = "Trained on {device} in {run}."
 
 RUN = "{minutes} minutes ({steps} optimizer steps, {epochs} epochs over the training split)"
+RUNS = "{n} runs, {minutes} minutes and {steps} optimizer steps in all (the last: {last})"
 
 SYLLABLE_TOKENIZER = """\
 one token per syllable (`engine/syllable_text.py`): {syllables} lower-case syllables seen at least
@@ -180,7 +181,7 @@ def _model_section(meta: dict, model_dir: Path) -> str:
     return MODEL.format(
         version=meta.get("version", model_dir.name),
         prompt_format=meta.get("prompt_format", 1),
-        hardware=_hardware_note(meta),
+        hardware=_hardware_note(meta, _runs(model_dir)),
         layers=arch.get("layers"),
         heads=arch.get("heads"),
         width=arch.get("width"),
@@ -192,11 +193,22 @@ def _model_section(meta: dict, model_dir: Path) -> str:
     )
 
 
-def _hardware_note(meta: dict) -> str:
+def _hardware_note(meta: dict, runs: list[dict]) -> str:
+    """Where and how long these weights were trained: every run in their training log."""
     run = RUN.format(**{k: meta.get(k, "?") for k in ("minutes", "steps", "epochs")})
+    if len(runs) > 1:  # the weights' whole history, not just the last run
+        minutes = sum(float(r.get("minutes") or 0) for r in runs)
+        steps = sum(int(r.get("steps") or 0) for r in runs)
+        run = RUNS.format(n=len(runs), minutes=f"{minutes:g}", steps=steps, last=run)
     if str(meta.get("device", "cpu")).startswith("cpu"):
         return CPU_RUN.format(run=run)
     return GPU_RUN.format(device=meta["device"], run=run)
+
+
+def _runs(model_dir: Path) -> list[dict]:
+    from training.train import read_runs  # torch is imported by train.py; the card needs it only here
+
+    return read_runs(model_dir)
 
 
 def _tokenizer_note(model_dir: Path) -> str:

@@ -438,8 +438,9 @@ def save(r: Run, final: bool = False) -> None:
         },
     )
     write_lexicon((p.lines for p in r.train_poems), out)  # real syllables, for the engine's forced rhymes
-    stats = r.tokenizer_dir / "tokenizer_stats.json"
-    if stats.is_file() and not args.init_from:
+    # The tokenizer's figures travel with it: from the tokenizer step, or from the model fine-tuned (same tokenizer).
+    stats = (Path(args.init_from) if args.init_from else r.tokenizer_dir) / "tokenizer_stats.json"
+    if stats.is_file() and stats.resolve() != (out / "tokenizer_stats.json").resolve():
         shutil.copyfile(stats, out / "tokenizer_stats.json")
     history = state["history"]["validation"]
     if final:

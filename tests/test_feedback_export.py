@@ -155,3 +155,27 @@ async def test_deleting_a_user_deletes_their_regenerations(tmp_path):
     summary = fx.export(db, tmp_path / "out")
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["implicit_signals"] == 0
     assert summary["undesirable"] == 0
+
+
+async def test_poems_of_a_syllable_level_model_are_exported_in_its_spelling(tmp_path, tiny_model_dir):
+    """The bot stores a syllable-level model's prompt in that model's spelling ("<|5chu|>mùa thu ... \\n"):
+    the export must write the poem the same way, or no rated poem of the shipped model could be learnt from."""
+    from bot.config import Settings
+    from bot.runtime import open_runtime
+    from engine.syllable_text import codec_for_model
+
+    settings = Settings(_env_file=None, THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db", THO_POEMS_PER_MINUTE=100)
+    async with open_runtime(settings, watch=False) as rt:
+        liked = await rt.core.tho("tg:1", "Mùa thu lá vàng rơi")
+        disliked = await rt.core.tho("tg:2", "Mùa thu lá vàng rơi")
+        await rt.core.rate("tg:3", liked.poem_id, 5)
+        await rt.core.rate("tg:3", disliked.poem_id, 1)
+        stored = await rt.store.get_poem(liked.poem_id)
+    codec = codec_for_model(tiny_model_dir)
+    spell = fx.spelling_of(tiny_model_dir)
+    rows = fx.build(tmp_path / "tho.db", spell=spell)
+    (row,) = [r for r in rows.kto + rows.kto_heldout if r["label"]]
+    assert row["prompt"] == stored.prompt
+    lines = [line for line in stored.text.split("\n") if line]
+    assert row["prompt"] + row["completion"] == format_poem("5chu", [codec.to_model("\n".join(lines))])
+    assert len(rows.kto + rows.kto_heldout) == 2 and len(rows.dpo + rows.dpo_heldout) == 1

@@ -11,6 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e = sub.add_parser("export", help="ratings and /tholai -> KTO and DPO JSONL (no user keys)")
     e.add_argument("--db", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--model", type=Path, help="the model the export is for (its spelling); default: the shipped one")
     r = sub.add_parser("run", help="one round: export, train, gate, record, promote")
     r.add_argument("--db", type=Path, required=True)
     from training.feedback.loop import add_train_arguments
@@ -24,9 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.feedback_command == "export":
-        from training.feedback.export import export
+        from bot.config import default_model_dir
+        from training.feedback.export import export, spelling_of
 
-        summary = export(args.db, args.out)
+        summary = export(args.db, args.out, spell=spelling_of(args.model or default_model_dir()))
         print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "weights"))
         return 0
     if args.feedback_command == "run":

@@ -13,7 +13,9 @@ one read transaction and writes JSONL that TRL reads as it is:
 
 `prompt` is the model's prompt (form tag and the user's opening, engine.prompt),
 `completion` the rest of the poem up to the end token, so prompt + completion is
-exactly `format_poem(form, lines)`.  Only poem text, form, opening and labels
+exactly `format_poem(form, lines)` — in the model's own spelling for a
+syllable-level model (`spell`: its codec's `to_model`; the stored prompt is
+written that way, "<|5chu|>mùa thu lá vàng rơi \n").  Only poem text, form, opening and labels
 leave the database: no user key, no poem id, no settings, no timestamps per row.
 
 The signals and their weights (one poem's score is the weighted mean of its
@@ -50,10 +52,11 @@ import hashlib
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.prompt import format_poem, split_lines
+from engine.prompt import END_OF_POEM, FORM_TAGS, format_poem, split_lines
 
 REGENERATION_WINDOW_S = 300.0  # /tholai later than this is not about the poem any more
 IMPLICIT_WEIGHT = 1 / 3  # one /tholai counts a third of one rating
@@ -120,26 +123,38 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     return db
 
 
-def _completion(prompt: str, form: str, text: str) -> str | None:
-    """The poem after its prompt, end token included; None if the poem does not start with the prompt."""
+Spell = Callable[[str], str]  # poem text -> the serving model's spelling of it (a syllable-level codec)
+
+
+def _completion(prompt: str, form: str, text: str, spell: Spell | None = None) -> tuple[str, str] | None:
+    """(prompt, the poem after it, end token included), or None if the poem does not start with the prompt.
+
+    With `spell` both are written in the model's spelling, whichever way the bot stored the prompt.
+    """
     lines = split_lines(text)
     if not lines:
         return None
     full = format_poem(form, lines)
-    return full[len(prompt) :] if full.startswith(prompt) and len(full) > len(prompt) else None
+    if spell is not None:
+        tag = FORM_TAGS[form]
+        prompt = tag + spell(prompt[len(tag) :]) if prompt.startswith(tag) else prompt
+        full = tag + spell("\n".join(lines)) + END_OF_POEM
+    return (prompt, full[len(prompt) :]) if full.startswith(prompt) and len(full) > len(prompt) else None
 
 
-def judge(db: sqlite3.Connection, window_s: float = REGENERATION_WINDOW_S) -> tuple[dict[int, Judged], dict]:
+def judge(
+    db: sqlite3.Connection, window_s: float = REGENERATION_WINDOW_S, spell: Spell | None = None
+) -> tuple[dict[int, Judged], dict]:
     """Every poem with a signal, scored; plus counts and the newest signal's time."""
     poems: dict[int, Judged] = {}
     rated_by: set[tuple[int, str]] = set()
 
     def poem(row: sqlite3.Row) -> Judged | None:
         if row["id"] not in poems:
-            completion = _completion(row["prompt"], row["form"], row["text"])
-            if completion is None:
+            written = _completion(row["prompt"], row["form"], row["text"], spell)
+            if written is None:
                 return None
-            poems[row["id"]] = Judged(row["prompt"], completion, row["form"], row["opening"])
+            poems[row["id"]] = Judged(*written, row["form"], row["opening"])
         return poems[row["id"]]
 
     # Joining users drops the poems of deleted users even if a row were left behind.
@@ -203,12 +218,12 @@ def count_new_signals(db_path: str | Path, since: str | None) -> int:
     return int(n)
 
 
-def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S) -> Export:
+def build(db_path: str | Path, window_s: float = REGENERATION_WINDOW_S, spell: Spell | None = None) -> Export:
     """Read the database (one snapshot) and build the export in memory."""
     db = _connect(Path(db_path))
     try:
         db.execute("BEGIN")  # one consistent snapshot across the SELECTs
-        poems, info = judge(db, window_s)
+        poems, info = judge(db, window_s, spell)
         db.execute("ROLLBACK")
     finally:
         db.close()
@@ -293,8 +308,18 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def export(db_path: str | Path, out_dir: str | Path, window_s: float = REGENERATION_WINDOW_S) -> dict:
+def export(
+    db_path: str | Path, out_dir: str | Path, window_s: float = REGENERATION_WINDOW_S, spell: Spell | None = None
+) -> dict:
     """Build and write the export; returns its summary."""
-    result = build(db_path, window_s)
+    result = build(db_path, window_s, spell)
     write(result, out_dir)
     return result.summary
+
+
+def spelling_of(model_dir: str | Path) -> Spell | None:
+    """How a model spells the poems it learns from: its codec for a syllable-level model, else as written."""
+    from engine.model_dir import read_model_info
+    from engine.syllable_text import codec_for_model
+
+    return codec_for_model(model_dir).to_model if read_model_info(model_dir).syllable_level else None

@@ -134,7 +134,7 @@ async def run_round(settings: RoundSettings) -> RoundResult:
     models_dir = settings.models_dir or settings.work / "feedback" / "models"
     version = next_version(parent, {v.version for v in versions}, models_dir)
     round_dir = settings.work / "feedback" / version
-    export = fx.build(settings.db)
+    export = fx.build(settings.db, spell=fx.spelling_of(parent_dir))  # in the serving model's own spelling
     fx.write(export, round_dir / "export")
     summary = export.summary
     train_rows = export.kto if settings.train.method == "kto" else export.dpo

@@ -79,15 +79,11 @@ class Tally:
 
     def summary(self) -> dict:
         lat = sorted(self.latencies)
-
-        def pct(p: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 3) if lat else None
-
         return {
             "poems": len(lat),
-            "p50_s": pct(0.50),
-            "p95_s": pct(0.95),
-            "p99_s": pct(0.99),
+            "p50_s": _percentile(lat, 0.50),
+            "p95_s": _percentile(lat, 0.95),
+            "p99_s": _percentile(lat, 0.99),
             "max_s": round(lat[-1], 3) if lat else None,
             "mean_s": round(statistics.fmean(lat), 3) if lat else None,
             "first_line_p50_s": _percentile(self.first_lines, 0.50),

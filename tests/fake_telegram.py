@@ -143,13 +143,17 @@ class FakeTelegram:
             return list(self._updates[: params.get("limit") or 100])
 
     async def api_sendMessage(self, params: dict) -> dict:
+        return self._sent(params, text=params["text"])
+
+    def _sent(self, params: dict, **content: Any) -> dict:
+        """A message the bot sent to params["chat_id"], with its keyboard; kept in `messages`."""
         chat_id = params["chat_id"]
         message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Thơ bot", "username": BOT_USERNAME},
-            "text": params["text"],
+            **content,
         }
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
@@ -161,20 +165,13 @@ class FakeTelegram:
         photo = params.get("photo")
         if not isinstance(photo, bytes):
             raise ApiError(400, "Bad Request: there is no photo in the request")
-        chat_id = params["chat_id"]
-        message = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": self._chats.get(chat_id, {"id": chat_id, "type": "private"}),
-            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Thơ bot", "username": BOT_USERNAME},
-            "photo": [{"file_id": f"photo-{len(self.photos)}", "file_unique_id": "u", "width": 1, "height": 1}],
+        content: dict[str, Any] = {
+            "photo": [{"file_id": f"photo-{len(self.photos)}", "file_unique_id": "u", "width": 1, "height": 1}]
         }
         if params.get("caption"):
-            message["caption"] = params["caption"]
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
-        self.messages[(chat_id, message["message_id"])] = message
-        self.photos[(chat_id, message["message_id"])] = photo
+            content["caption"] = params["caption"]
+        message = self._sent(params, **content)
+        self.photos[(params["chat_id"], message["message_id"])] = photo
         return message
 
     async def api_editMessageText(self, params: dict) -> dict:

@@ -16,15 +16,15 @@ from bot.runtime import open_runtime
 OPENING = "Mùa thu lá vàng rơi"
 
 
+def core_settings(model_dir, tmp_path, **extra) -> Settings:
+    """A tiny model, a fresh database, a generous rate limit, no model watcher."""
+    values = {"THO_MODEL": model_dir, "THO_DB": tmp_path / "tho.db", "THO_POEMS_PER_MINUTE": 100}
+    return Settings(_env_file=None, THO_MODEL_WATCH_SECONDS=0, **{**values, **extra})
+
+
 @pytest.fixture
 async def runtime(tiny_model_dir, tmp_path):
-    settings = Settings(
-        _env_file=None,
-        THO_MODEL=tiny_model_dir,
-        THO_DB=tmp_path / "tho.db",
-        THO_POEMS_PER_MINUTE=100,
-        THO_MODEL_WATCH_SECONDS=0,
-    )
+    settings = core_settings(tiny_model_dir, tmp_path)
     async with open_runtime(settings, watch=False) as rt:
         yield rt
 
@@ -224,14 +224,7 @@ async def test_top_needs_other_raters_and_respects_opting_out(runtime):
 
 
 async def test_poems_beyond_the_engine_slots_wait_their_turn(tiny_model_dir, tmp_path):
-    settings = Settings(
-        _env_file=None,
-        THO_MODEL=tiny_model_dir,
-        THO_DB=tmp_path / "tho.db",
-        THO_POEMS_PER_MINUTE=100,
-        THO_MODEL_WATCH_SECONDS=0,
-        THO_MAX_CONCURRENT=1,
-    )
+    settings = core_settings(tiny_model_dir, tmp_path, THO_MAX_CONCURRENT=1)
     assert settings.engine_concurrency() == 1 and Settings(_env_file=None).engine_concurrency() == 16
     async with open_runtime(settings, watch=False) as rt:
         core = rt.core

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+from fontTools.ttLib import TTFont
 from PIL import Image
 
 from bot import picture
@@ -80,8 +81,7 @@ def test_a_poem_too_long_for_one_picture_is_cut_to_the_maximum_height():
 @pytest.mark.parametrize("style", sorted(picture.FONT_FILES))
 def test_every_font_has_every_vietnamese_letter(style):
     path = picture.font_path(style)
-    ttlib = pytest.importorskip("fontTools.ttLib")
-    cmap = ttlib.TTFont(path).getBestCmap()
+    cmap = TTFont(path).getBestCmap()
     assert all(ord(ch) in cmap for ch in VIETNAMESE_MARKS)
     # And Pillow draws each one, not the .notdef box (a private-use character has no glyph).
     face = picture.font(style, 40)

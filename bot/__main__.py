@@ -65,10 +65,8 @@ async def main(args: argparse.Namespace, settings: Settings) -> None:
             raise StartupError("swap needs --model DIR")
         from bot.runtime import check_model_dir
         from bot.store import Store
-        from engine.model_dir import read_model_info
 
-        check_model_dir(settings.model)
-        info = read_model_info(settings.model)
+        info = check_model_dir(settings.model)
         async with Store(settings.db) as store:
             await store.record_model_version(info.version, str(info.path), status="serving")
         print(

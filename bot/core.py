@@ -31,9 +31,9 @@ from bot import actions, texts
 from bot.picture import percent, render_explanation, render_poem
 from bot.store import NewPoem, Store
 from engine.engine import LinesCallback, PoemEngine
-from engine.explain import Explainer, ExplainUnavailable, Explanation
+from engine.explain import Explainer, Explanation
 from engine.forms import FORM_IDS, FORMS, MAX_STANZAS, MIN_STANZAS, RHYME_SCHEMES
-from engine.model_dir import ModelDirError, read_model_info
+from engine.model_dir import ModelDirError, read_model_info, require_syllable_level
 from engine.request import InvalidRequest, PoemRequest
 from engine.settings import SPECS, SamplingSettings, SettingError
 
@@ -650,7 +650,7 @@ class Core:
                 return Reply(texts.BUSY, error=True)
             try:
                 explanation = await self.explainer.explain(model_dir, last.form, lines, last.opening)
-            except (ExplainUnavailable, ModelDirError, OSError):  # not syllable-level, or its directory is gone
+            except (ModelDirError, OSError):  # not syllable-level, or its directory is gone
                 return Reply(texts.EXPLAIN_UNAVAILABLE.format(version=last.model_version), error=True)
             refusal = _focus_refusal(explanation, *focus) if focus is not None else None
             if refusal:
@@ -762,7 +762,7 @@ class Core:
             return Reply(texts.MODEL_REJECTED.format(version=version), error=True)
         current = self.engine.model_version
         try:
-            read_model_info(target.path)
+            require_syllable_level(read_model_info(target.path))
         except ModelDirError:
             return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current), error=True)
         # The store says which model serves; every running bot's watcher follows it (as `python -m bot swap`).

@@ -21,7 +21,7 @@ from bot.core import Core
 from bot.store import Store, StoreUnusableError
 from engine.backends import create_backend
 from engine.engine import PoemEngine
-from engine.model_dir import ModelDirError, read_model_info
+from engine.model_dir import ModelDirError, ModelInfo, read_model_info, require_syllable_level
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,22 @@ class Runtime:
                 log.exception("could not follow the serving model")
 
 
-def check_model_dir(path: Path) -> None:
+def check_model_dir(path: Path) -> ModelInfo:
+    """The model the bot can serve at `path`, or a StartupError that says what is wrong."""
     try:
-        read_model_info(path)
+        info = read_model_info(path)
     except ModelDirError:
         raise StartupError(texts.NO_MODEL.format(path=path)) from None
+    try:
+        require_syllable_level(info)
+    except ModelDirError:
+        raise StartupError(texts.MODEL_NOT_SYLLABLE.format(path=info.path)) from None
+    return info
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings, watch: bool = True) -> AsyncIterator[Runtime]:
-    check_model_dir(settings.model)
-    info = read_model_info(settings.model)
+    info = check_model_dir(settings.model)
     store = Store(settings.db)
     try:
         await store.open()  # every check first: a file that cannot be used is left as it was

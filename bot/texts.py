@@ -192,6 +192,10 @@ MODEL_SWAPPED = "Đã chuyển sang mô hình {version} (trước đó: {previou
 # Start-up errors (operator-facing, both languages: the operator may not read Vietnamese).
 MISSING_TOKEN = "Thiếu biến môi trường {name} / Missing environment variable {name}: {hint}"
 DB_UNUSABLE = "Không dùng được cơ sở dữ liệu (THO_DB) / database unusable (THO_DB): {reason}"
+MODEL_NOT_SYLLABLE = (
+    "Mô hình ở {path} không viết theo từng tiếng (mỗi token một âm tiết), nên không giữ được thể thơ.\n"
+    "The model at {path} is not syllable-level (one token per syllable). Run `make model` to train one."
+)
 NO_MODEL = (
     "Chưa có mô hình ở {path}. Chạy `make model` để huấn luyện, hoặc đặt THO_MODEL=<thư mục mô hình>.\n"
     "No model at {path}. Run `make model` to train one, or set THO_MODEL=<model directory>."

@@ -16,8 +16,8 @@ Backends:
 - remote: `vllm serve` replicas over HTTP.
 
 Every request goes through PoemEngine (except sequential), so a poem costs
-what a user's /tho costs: the form constraint (one pass for a syllable-level
-model, segments for a BPE one), `candidates` per poem, the checker's pick.
+what a user's /tho costs: the form constraint (one pass with the automaton),
+`candidates` per poem, the checker's pick.
 Prints poems/s, generated tokens/s, latency percentiles (from when the
 request was sent, queueing included) and peak memory: the resident memory of
 this process and its children (vLLM's engine runs in a child process),

@@ -1,13 +1,11 @@
 """PoemEngine: PoemRequest -> Poem, on any backend, with live model swap.
 
-The engine checks the request and picks the decoding path from the model's
-tokenizer:
-- a syllable-level model (one token per syllable) decodes each candidate in
-  one request, the whole form enforced by the automaton (engine/automaton.py);
-- a byte-level BPE model goes through the character-level path: the form
-  compiled into a Plan and decoded segment by segment (each segment's regex
-  demands the rhymes whose partners earlier segments wrote).
-It decodes `candidates` poems and keeps the one the form checker scores
+The engine checks the request and decodes each candidate in one request to
+the backend, the whole form enforced by the automaton (engine/automaton.py) as
+the model writes, one token per syllable. Only syllable-level models are
+served: a model directory whose tokenizer is not one token per syllable is
+refused when it is loaded (a byte-level BPE cannot be held to a syllable count
+in one pass). It decodes `candidates` poems and keeps the one the form checker scores
 highest, and among equals the one the model itself finds likeliest (mean
 token log-probability). Swapping the model starts the new backend first, sends new requests to
 it, lets requests already running on the old one finish, then closes the old
@@ -23,12 +21,11 @@ from collections.abc import Callable
 
 from engine.automaton import FormAutomaton, FormSpec
 from engine.backends.base import Backend, Completion, GenerationJob
-from engine.constraint import Plan, plan
 from engine.forms import check, get_form
-from engine.model_dir import ModelInfo
+from engine.model_dir import ModelInfo, require_syllable_level
 from engine.prompt import LINE_SEPARATOR, prompt_for, split_lines
 from engine.request import Poem, PoemRequest
-from engine.settings import SamplingSettings, derive_seed
+from engine.settings import SamplingSettings
 from engine.syllable_text import codec_for_model, join_continuation
 
 log = logging.getLogger(__name__)
@@ -39,11 +36,10 @@ LinesCallback = Callable[[tuple[str, ...]], None]  # streaming: the poem's finis
 def model_prompt(info: ModelInfo, request: PoemRequest) -> tuple[str, bool]:
     """The prompt a model reads for a request, and whether the opening fills the first line.
 
-    A syllable-level model reads its own spelling of the opening (engine/syllable_text.py).
+    The model reads its own spelling of the opening (engine/syllable_text.py).
     """
     whole = get_form(request.form_id).is_whole_line(request.opening)
-    opening = codec_for_model(info.path).to_model(request.opening) if info.syllable_level else request.opening
-    return prompt_for(request.form_id, opening, whole), whole
+    return prompt_for(request.form_id, codec_for_model(info.path).to_model(request.opening), whole), whole
 
 
 class _Candidate:
@@ -92,6 +88,7 @@ class PoemEngine:
 
     @classmethod
     async def create(cls, backend: Backend, **kwargs) -> PoemEngine:
+        require_syllable_level(backend.info)
         await backend.start()
         return cls(backend, **kwargs)
 
@@ -108,8 +105,7 @@ class PoemEngine:
 
         `on_lines` (streaming) is called with the poem's finished lines each time
         one more is finished, the opening's first; only for a poem decoded as
-        one candidate by the automaton (best-of-n must wait for every candidate,
-        the character-level path writes segments). It must not block: adapters
+        one candidate (best-of-n must wait for every candidate). It must not block: adapters
         hand the lines to their own task.
         """
         started = time.perf_counter()
@@ -120,11 +116,7 @@ class PoemEngine:
             settings = request.settings.resolve(backend.info.defaults)
             n = 1 if settings.strategy == "greedy" else settings.candidates
             t0 = time.perf_counter()
-            if backend.info.syllable_level:
-                prompt, candidates = await self._decode_syllables(backend, request, settings, n, on_lines)
-            else:
-                p = plan(request.form_id, request.opening, request.stanzas, backend.info.lexicon, request.scheme)
-                prompt, candidates = p.prompt, await self._decode(backend, p, settings, n)
+            prompt, candidates = await self._decode(backend, request, settings, n, on_lines)
             t1 = time.perf_counter()
         finally:
             slot.leave()
@@ -146,7 +138,7 @@ class PoemEngine:
             candidates=len(candidates),
         )
 
-    async def _decode_syllables(
+    async def _decode(
         self,
         backend: Backend,
         request: PoemRequest,
@@ -163,7 +155,7 @@ class PoemEngine:
         codec = codec_for_model(backend.info.path)
         spec = FormSpec(request.form_id, request.stanzas, request.opening, whole, request.scheme)
         max_tokens = FormAutomaton(spec).max_tokens() if self.constrained else 2 * FormAutomaton(spec).max_tokens()
-        job = GenerationJob(prompt, None, settings, n, max_tokens, form=spec if self.constrained else None)
+        job = GenerationJob(prompt, settings, n, max_tokens, form=spec if self.constrained else None)
         if on_lines is not None and n == 1 and settings.strategy != "beam":
             return prompt, [await self._stream_one(backend, job, request, whole, on_lines)]
         out = []
@@ -204,36 +196,6 @@ class PoemEngine:
         text = codec.from_model(model_text, continues_line=not whole)
         return _Candidate(join_continuation(request.opening, text, whole))
 
-    async def _decode(self, backend: Backend, p: Plan, settings: SamplingSettings, n: int) -> list[_Candidate]:
-        """Decode n candidate poems segment by segment (the character-level path)."""
-        start = p.opening + (LINE_SEPARATOR if p.opening_is_whole_line else "")
-        if not self.constrained:
-            job = GenerationJob(p.prompt, None, settings, n, p.unconstrained_max_tokens())
-            return [_Candidate(start).extend(c) for c in await backend.complete(job)]
-        segment = p.segment(start)
-        first = await backend.complete(GenerationJob(p.prompt, segment.regex, settings, n, segment.max_new_tokens))
-        candidates = [_Candidate(start).extend(c) for c in first]
-        step = 1
-        while not segment.last:
-            segments = [p.segment(c.text) for c in candidates]
-            # Each candidate goes on alone, with its own derived seed.
-            jobs = [
-                GenerationJob(
-                    prompt_for(p.form, c.text, False),
-                    seg.regex,
-                    settings.replace(seed=derive_seed(settings.seed, i, step)),
-                    1,
-                    seg.max_new_tokens,
-                )
-                for i, (c, seg) in enumerate(zip(candidates, segments, strict=False))
-            ]
-            results = await asyncio.gather(*(backend.complete(job) for job in jobs))
-            for c, r in zip(candidates, results, strict=False):
-                c.extend(r[0])
-            segment = segments[0]
-            step += 1
-        return candidates
-
     @staticmethod
     def _best(request: PoemRequest, candidates: list[_Candidate]):
         """The candidate the checker scores highest; among equals the one the model finds likeliest."""
@@ -250,6 +212,7 @@ class PoemEngine:
 
     async def swap(self, new_backend: Backend) -> str:
         """Serve new requests from a new backend; close the old one once idle."""
+        require_syllable_level(new_backend.info)
         async with self._swap_lock:
             await new_backend.start()
             old = self._slot

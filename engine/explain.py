@@ -28,13 +28,9 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, GPT2LMHeadModel, PreTrainedTokenizerBase
 
-from engine.model_dir import read_model_info
+from engine.model_dir import read_model_info, require_syllable_level
 from engine.prompt import FORM_TAGS, LINE_SEPARATOR
 from engine.syllable_text import SyllableCodec, codec_for_model, is_word, pieces
-
-
-class ExplainUnavailable(RuntimeError):
-    """The model is not syllable-level: its tokens are not the poem's syllables."""
 
 
 @dataclass(frozen=True)
@@ -136,8 +132,7 @@ class Explainer:
         if self._loaded is not None and self._loaded.path == path:
             return self._loaded
         info = read_model_info(path)
-        if not info.syllable_level:
-            raise ExplainUnavailable(f"{path} is not a syllable-level model: its tokens are not syllables")
+        require_syllable_level(info)  # its tokens must be the poem's syllables
         # Drop the old copy before loading the new one: never two in memory.
         self._loaded = None
         self._loaded = _Loaded(

@@ -4,7 +4,6 @@
       config.json, model.safetensors (or shards), tokenizer files  (transformers)
       generation_config.json   the sampling defaults chosen by the training sweep
       tho_model.json           {"version": ..., "prompt_format": 1, ...}
-      lexicon.txt              real syllables, for forced rhymes (optional)
       README.md                the model card
 
 Everything loads from local files only: no model hub is reachable at run time.
@@ -22,7 +21,6 @@ from engine.settings import generation_defaults_from_config
 from engine.syllable_text import is_syllable_tokenizer
 
 METADATA_FILE = "tho_model.json"
-LEXICON_FILE = "lexicon.txt"  # syllables of the training split, one a line (optional)
 
 
 class ModelDirError(RuntimeError):
@@ -35,9 +33,8 @@ class ModelInfo:
     version: str
     defaults: dict[str, Any] = field(default_factory=dict)  # SamplingSettings names
     metadata: dict[str, Any] = field(default_factory=dict)
-    lexicon: frozenset[str] = frozenset()
-    # One token per syllable (a WordLevel tokenizer.json): the engine decodes the
-    # whole form in one pass with the automaton; else the character-level regex path.
+    # One token per syllable (a WordLevel tokenizer.json): the only kind the engine
+    # serves (require_syllable_level); training tools read other tokenizers too.
     syllable_level: bool = False
 
 
@@ -55,9 +52,6 @@ def read_model_info(path: str | Path) -> ModelInfo:
     if (path / "generation_config.json").is_file():
         gen = json.loads((path / "generation_config.json").read_text(encoding="utf-8"))
         defaults = generation_defaults_from_config(gen)
-    lexicon: frozenset[str] = frozenset()
-    if (path / LEXICON_FILE).is_file():
-        lexicon = frozenset(w for w in (path / LEXICON_FILE).read_text(encoding="utf-8").split() if w)
     syllable_level = False
     if (path / "tokenizer.json").is_file():
         syllable_level = is_syllable_tokenizer(json.loads((path / "tokenizer.json").read_text(encoding="utf-8")))
@@ -66,9 +60,17 @@ def read_model_info(path: str | Path) -> ModelInfo:
         version=str(metadata.get("version") or path.name),
         defaults=defaults,
         metadata=metadata,
-        lexicon=lexicon,
         syllable_level=syllable_level,
     )
+
+
+def require_syllable_level(info: ModelInfo) -> None:
+    """Refuse a model the form automaton cannot drive: its tokens must be whole syllables."""
+    if not info.syllable_level:
+        raise ModelDirError(
+            f"{info.path} is not a syllable-level model (its tokenizer.json is not one token per syllable); "
+            "train one with `python -m training tokenizer` and `python -m training train`"
+        )
 
 
 def write_metadata(path: str | Path, version: str, **extra: Any) -> None:

@@ -18,7 +18,7 @@ MAX_SEED = 2**31 - 1
 
 
 def derive_seed(seed: int, *path: int) -> int:
-    """A seed for one part of a request (candidate k, segment s), unlike its neighbours'.
+    """A seed for one part of a request (its candidate k), unlike its neighbours'.
 
     `seed + k` would give request 42's second candidate the same draws as
     request 43's first; hashing the whole path keeps requests apart.

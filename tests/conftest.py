@@ -21,11 +21,5 @@ def tiny_model_dir_b(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_bpe_model_dir(tmp_path_factory):
-    """A tiny random GPT-2 with a byte-level BPE: the character-level constraint path."""
+    """A tiny random GPT-2 with a byte-level BPE: a model the engine must refuse."""
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-bpe", version="tiny-bpe", seed=0, kind="bpe")
-
-
-@pytest.fixture(scope="session", params=["syllable", "bpe"])
-def any_model_dir(request, tiny_model_dir, tiny_bpe_model_dir):
-    """Each decoding path in turn: the syllable automaton and the character-level regex."""
-    return tiny_model_dir if request.param == "syllable" else tiny_bpe_model_dir

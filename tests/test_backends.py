@@ -28,13 +28,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 # there) and eager mode (no compilation).
 VLLM_CPU_OPTIONS = dict(dtype="float32", kv_cache_memory_bytes=256 << 20, max_num_seqs=128, enforce_eager=True)
 
-# (backend, tokenizer): the syllable automaton path and the character-level regex path on each backend.
-KINDS = [
-    ("hf", "syllable"),
-    ("hf", "bpe"),
-    pytest.param(("vllm", "syllable"), marks=pytest.mark.slow),
-    pytest.param(("vllm", "bpe"), marks=pytest.mark.slow),
-]
+KINDS = ["hf", pytest.param("vllm", marks=pytest.mark.slow)]
 
 OPENINGS = {  # form -> an opening that fills its first line
     "5chu": "Mùa thu lá vàng rơi",
@@ -57,17 +51,14 @@ def request(opening: str = OPENINGS["5chu"], form: str | None = None, stanzas: i
     return PoemRequest(opening, form=form, stanzas=stanzas, settings=SamplingSettings(**settings))
 
 
-@pytest.fixture(scope="module", params=KINDS, ids=lambda k: "-".join(k))
+@pytest.fixture(scope="module", params=KINDS)
 def kind(request):
     return request.param
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engine(kind, tiny_model_dir, tiny_bpe_model_dir):
-    backend, tokenizer = kind
-    engine = await PoemEngine.create(
-        make_backend(backend, tiny_model_dir if tokenizer == "syllable" else tiny_bpe_model_dir)
-    )
+async def engine(kind, tiny_model_dir):
+    engine = await PoemEngine.create(make_backend(kind, tiny_model_dir))
     yield engine
     await engine.close()
 
@@ -181,7 +172,7 @@ async def test_stream_joins_to_the_completion(engine):
     opening = "Mùa thu lá vàng rơi"
     if engine.backend.info.syllable_level:  # the model reads its own spelling of the text
         opening = codec_for_model(engine.backend.info.path).to_model(opening)
-    job = GenerationJob(prompt_for("5chu", opening, True), None, settings, 1, 60)
+    job = GenerationJob(prompt_for("5chu", opening, True), settings, 1, 60)
     pieces = [piece async for piece in engine.backend.stream(job)]
     (whole,) = await engine.backend.complete(job)
     assert "".join(pieces) == whole.text
@@ -212,4 +203,4 @@ async def test_32_concurrent_requests(engine):
     poems = await asyncio.wait_for(asyncio.gather(*(engine.write(r) for r in reqs)), timeout=300)
     for r, poem in zip(reqs, poems, strict=False):
         assert_form(poem, r.form, 1)
-        assert poem.model_version in ("tiny-a", "tiny-bpe")
+        assert poem.model_version == "tiny-a"

@@ -2,9 +2,7 @@
 
 A tiny random GPT-2 writes nonsense, which is the point: whatever the model
 prefers, the constraint alone must give the right number of lines and of
-syllables per line, the fixed tone classes, and the rhymes. Each test runs on
-both decoding paths (`any_model_dir`): the syllable automaton and the
-character-level regex of a BPE model.
+syllables per line, the fixed tone classes, and the rhymes.
 """
 
 import asyncio
@@ -51,8 +49,8 @@ async def open_engine():
         await engine.close()
 
 
-async def test_every_form_every_setting_has_exact_shape(open_engine, any_model_dir):
-    engine = await open_engine(any_model_dir)
+async def test_every_form_every_setting_has_exact_shape(open_engine, tiny_model_dir):
+    engine = await open_engine(tiny_model_dir)
     # Every form with every setting, and every opening (partial lines too) once.
     cases = [
         (form, openings[0], settings.replace(seed=7)) for form, openings in OPENINGS.items() for settings in SETTINGS
@@ -68,9 +66,9 @@ async def test_every_form_every_setting_has_exact_shape(open_engine, any_model_d
 
 
 @pytest.mark.parametrize("form", ["5chu", "lucbat", "7chu"])
-async def test_tones_and_rhymes_are_enforced(open_engine, any_model_dir, form):
+async def test_tones_and_rhymes_are_enforced(open_engine, tiny_model_dir, form):
     """Where the user's own words leave the tone free, the whole poem obeys the form."""
-    engine = await open_engine(any_model_dir)
+    engine = await open_engine(tiny_model_dir)
     opening = {"5chu": "Đêm", "lucbat": "Trăm năm trong cõi người ta", "7chu": "Chiều"}[form]
     poems = await asyncio.gather(
         *(
@@ -84,8 +82,8 @@ async def test_tones_and_rhymes_are_enforced(open_engine, any_model_dir, form):
         assert poem.scores.rhyme == 1.0, (poem.lines, poem.scores.violations)
 
 
-async def test_four_stanzas_of_luc_bat_chain_their_rhymes(open_engine, any_model_dir):
-    engine = await open_engine(any_model_dir)
+async def test_four_stanzas_of_luc_bat_chain_their_rhymes(open_engine, tiny_model_dir):
+    engine = await open_engine(tiny_model_dir)
     poem = await engine.write(
         PoemRequest("Trăm năm trong cõi người ta", stanzas=4, settings=SamplingSettings(seed=3, candidates=1))
     )
@@ -98,8 +96,8 @@ async def test_four_stanzas_of_luc_bat_chain_their_rhymes(open_engine, any_model
             assert rhymes(sylls[i + 1][7], sylls[i + 2][5])  # eight-line's 8th with the next 6th
 
 
-async def test_same_seed_same_poem_and_new_seed_new_poem(open_engine, any_model_dir):
-    engine = await open_engine(any_model_dir)
+async def test_same_seed_same_poem_and_new_seed_new_poem(open_engine, tiny_model_dir):
+    engine = await open_engine(tiny_model_dir)
 
     def req(seed):
         return PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=seed))
@@ -109,9 +107,9 @@ async def test_same_seed_same_poem_and_new_seed_new_poem(open_engine, any_model_
     assert a.lines != c.lines
 
 
-async def test_unconstrained_mode_decodes_freely(open_engine, any_model_dir):
+async def test_unconstrained_mode_decodes_freely(open_engine, tiny_model_dir):
     """Without the constraint a random model does not keep the form: the constraint is what does."""
-    engine = await open_engine(any_model_dir, constrained=False)
+    engine = await open_engine(tiny_model_dir, constrained=False)
     poems = await asyncio.gather(
         *(
             engine.write(PoemRequest("Mùa thu lá vàng rơi", settings=SamplingSettings(seed=s, candidates=1)))
@@ -121,8 +119,8 @@ async def test_unconstrained_mode_decodes_freely(open_engine, any_model_dir):
     assert any(p.scores.length < 1.0 for p in poems)
 
 
-async def test_cancelled_request_stops_and_others_go_on(open_engine, any_model_dir):
-    engine = await open_engine(any_model_dir)
+async def test_cancelled_request_stops_and_others_go_on(open_engine, tiny_model_dir):
+    engine = await open_engine(tiny_model_dir)
     slow = asyncio.create_task(
         engine.write(PoemRequest("Trăm năm trong cõi người ta", stanzas=4, settings=SamplingSettings(candidates=16)))
     )
@@ -147,28 +145,6 @@ async def test_swap_keeps_every_request(open_engine, tiny_model_dir, tiny_model_
     assert version == "tiny-b" and later.model_version == "tiny-b"
     assert all(len(p.lines) == 4 for p in done)
     assert {p.model_version for p in done} <= {"tiny-a", "tiny-b"}
-
-
-async def test_forced_rhymes_are_real_words_from_the_lexicon(open_engine, tiny_bpe_model_dir, tmp_path):
-    """With a lexicon in the model directory, a forced rhyme is one of its words, never an invented spelling."""
-    import shutil
-
-    from engine.model_dir import LEXICON_FILE
-
-    model = tmp_path / "with-lexicon"
-    shutil.copytree(tiny_bpe_model_dir, model)
-    words = ["xa", "hoa", "nhà", "qua", "mưa", "gió", "trăng", "rằng", "vàng", "sang", "đêm", "mềm", "người", "cười"]
-    (model / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
-    engine = await open_engine(model)
-    poems = await asyncio.gather(
-        *(
-            engine.write(PoemRequest("Trăm năm trong cõi người ta", settings=SamplingSettings(seed=s, candidates=1)))
-            for s in range(4)
-        )
-    )
-    for poem in poems:
-        assert syllables(poem.lines[1])[5].lower() in {"xa", "hoa", "nhà", "qua"}  # rhymes with "ta"
-        assert poem.scores.rhyme == 1.0
 
 
 # Openings that obey their form's tone rule, so a whole poem can score 1.0.

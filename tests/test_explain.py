@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
-from engine.explain import Explainer, ExplainUnavailable
+from engine.explain import Explainer
+from engine.model_dir import ModelDirError
 from engine.prompt import FORM_TAGS
 from engine.syllable_text import codec_for_model
 
@@ -98,7 +99,7 @@ def test_least_sure_and_mean_cover_generated_syllables_only(explanation):
 
 
 async def test_a_bpe_model_cannot_be_explained(tiny_bpe_model_dir):
-    with pytest.raises(ExplainUnavailable):
+    with pytest.raises(ModelDirError, match="not a syllable-level model"):
         await Explainer().explain(tiny_bpe_model_dir, FORM, POEM, OPENING)
 
 

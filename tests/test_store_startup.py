@@ -112,6 +112,15 @@ def test_read_only_database_fails_at_start_not_at_the_first_write(tiny_model_dir
         data.chmod(0o755)
 
 
+def test_a_model_that_is_not_syllable_level_is_refused_at_start(tiny_bpe_model_dir, tmp_path):
+    db = tmp_path / "tho.db"
+    done = console(tiny_bpe_model_dir, db, stdin="/tho Mùa thu lá vàng rơi\n")
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "không viết theo từng tiếng" in done.stderr and str(tiny_bpe_model_dir) in done.stderr
+    assert not db.exists()  # refused before anything was created
+
+
 async def test_store_open_raises_the_one_error_type(tmp_path):
     (tmp_path / "adir").mkdir()
     with pytest.raises(StoreUnusableError, match="is a directory"):

@@ -143,7 +143,7 @@ async def test_same_poem_as_in_process_greedy(engine, tiny_model_dir):
 
 async def test_dead_replica_is_skipped_and_retried_later(server, dead_url, tiny_model_dir):
     backend = RemoteBackend(tiny_model_dir, urls=[dead_url, server], retry_after=3.0)
-    job = GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", None, SamplingSettings(seed=1).resolve(), 1, 8)
+    job = GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", SamplingSettings(seed=1).resolve(), 1, 8)
     dead = backend.replicas[0]
     assert (await backend.complete(job))[0].tokens > 0  # the dead one was tried first, then skipped
     assert not dead.up
@@ -162,7 +162,7 @@ async def test_all_replicas_down(tiny_model_dir, dead_url):
     backend = RemoteBackend(tiny_model_dir, urls=[dead_url])
     settings = SamplingSettings(seed=1).resolve()
     with pytest.raises(ReplicasDown):
-        await backend.complete(GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", None, settings, 1, 20))
+        await backend.complete(GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", settings, 1, 20))
     await backend.close()
 
 
@@ -170,7 +170,7 @@ async def test_beam_and_stream(engine):
     a = await engine.write(request(strategy="beam", num_beams=2, candidates=2))
     assert_form(a, "5chu", 1)
     settings = SamplingSettings(seed=5).resolve()
-    job = GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", None, settings, 1, 60)
+    job = GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", settings, 1, 60)
     pieces = [piece async for piece in engine.backend.stream(job)]
     (whole,) = await engine.backend.complete(job)
     assert "".join(pieces) == whole.text and len(pieces) > 1

@@ -14,10 +14,10 @@ import torch
 
 from engine.forms import label_form
 from engine.model_dir import write_metadata
-from engine.prompt import format_poem
+from engine.prompt import END_OF_POEM, SPECIAL_TOKENS, format_poem
 from training.corpus import DEFAULT_CORPUS, read_rows
 from training.model import build_model
-from training.tokenizer import build_syllable_tokenizer, train_tokenizer
+from training.tokenizer import build_syllable_tokenizer, with_special_tokens
 
 FALLBACK_POEMS = [
     ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"],
@@ -42,17 +42,14 @@ def sample_poems(n: int = 300) -> list[list[str]]:
     return FALLBACK_POEMS * (n // len(FALLBACK_POEMS))
 
 
-def build_tiny_model(
-    out_dir: Path, version: str = "tiny-test", seed: int = 0, vocab_size: int = 600, kind: str = "bpe"
-) -> Path:
-    """A tiny random GPT-2: `kind` "bpe" (byte-level BPE, the character-level constraint path)
-    or "syllable" (one token per syllable, the form automaton path)."""
+def build_tiny_model(out_dir: Path, version: str = "tiny-test", seed: int = 0, kind: str = "syllable") -> Path:
+    """A tiny random GPT-2: `kind` "syllable" (one token per syllable, what the engine serves)
+    or "bpe" (a byte-level BPE, a model the engine must refuse)."""
     poems = sample_poems()
     if kind == "syllable":
         tokenizer, _ = build_syllable_tokenizer(poems, min_count=1)
     else:
-        texts = [format_poem(label_form(lines) or "tudo", lines) for lines in poems]
-        tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
+        tokenizer = byte_level_bpe([format_poem(label_form(lines) or "tudo", lines) for lines in poems])
     torch.manual_seed(seed)
     model = build_model("tiny", tokenizer)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,3 +57,20 @@ def build_tiny_model(
     tokenizer.save_pretrained(out_dir)
     write_metadata(out_dir, version)
     return out_dir
+
+
+def byte_level_bpe(texts: list[str], vocab_size: int = 600):
+    """A GPT-2 style byte-level BPE trained on `texts`: tokens that are pieces of words, not syllables."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return with_special_tokens(tok, unk_token=END_OF_POEM)

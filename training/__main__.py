@@ -3,7 +3,7 @@
 Usage (each step reads the previous one's output under --work, default build/):
 
     python -m training data      [--input FILE ...] [--author-cap 300]
-    python -m training tokenizer [--min-count 10] [--kind bpe --vocab-size 8000]
+    python -m training tokenizer [--min-count 10]
     python -m training train     --config cpu --out models/tho-gpt2-cpu [--max-minutes 70] [--init-from DIR] [--resume]
     python -m training evaluate  --model models/tho-gpt2-cpu [--n-openings 120]
     python -m training sweep     --model models/tho-gpt2-cpu
@@ -41,11 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, nargs="*", help="corpus or crawler JSONL files (default: the shared corpus)")
     p.add_argument("--author-cap", type=int, default=None)
 
-    p = sub.add_parser("tokenizer", help="build the syllable tokenizer (or a BPE) from the training split")
-    p.add_argument("--kind", choices=("syllable", "bpe"), default="syllable")
-    p.add_argument("--min-count", type=int, default=None, help="syllable: keep syllables seen this often")
-    p.add_argument("--vocab-size", type=int, default=8000, help="bpe only")
-    p.add_argument("--min-frequency", type=int, default=2, help="bpe only")
+    p = sub.add_parser("tokenizer", help="build the syllable tokenizer from the training split")
+    p.add_argument("--min-count", type=int, default=None, help="keep syllables seen this often")
 
     p = sub.add_parser("train", help="pretrain or fine-tune a GPT-2 and write a model directory")
     from training.train import add_arguments as add_train_arguments
@@ -92,9 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         train_from_split(
             args.work / "data" / "train.jsonl",
             args.work / "tokenizer",
-            args.kind,
-            args.vocab_size,
-            args.min_frequency,
             args.min_count or MIN_SYLLABLE_COUNT,
             test_path=args.work / "data" / "test.jsonl",
         )

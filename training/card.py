@@ -50,10 +50,6 @@ one token per syllable (`engine/syllable_text.py`): {syllables} lower-case sylla
   writes mid-line (names, capitalised pronouns), punctuation, the line break, the form tags, the end token and an
   unknown token: {vocab_size} tokens. The first letter of a line is capitalised by rule."""
 
-BPE_TOKENIZER = """\
-byte-level BPE trained on the training split, with the prompt format's special tokens (`<|endoftext|>` and
-  one tag per form)."""
-
 DATA = """\
 ## Data
 
@@ -212,10 +208,6 @@ def _runs(model_dir: Path) -> list[dict]:
 
 
 def _tokenizer_note(model_dir: Path) -> str:
-    from engine.model_dir import read_model_info
-
-    if not read_model_info(model_dir).syllable_level:
-        return BPE_TOKENIZER
     stats = _load(model_dir / "tokenizer_stats.json")
     fields = {k: stats.get(k, "?") for k in ("syllables", "min_count", "names", "vocab_size")}
     return SYLLABLE_TOKENIZER.format(coverage=100 * stats.get("coverage", 0), **fields)

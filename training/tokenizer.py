@@ -1,11 +1,9 @@
-"""Tokenizers trained on the poems, with the prompt format's special tokens.
+"""The syllable tokenizer, built on the poems, with the prompt format's special tokens.
 
-- `build_syllable_tokenizer` (the default): one token per syllable, see
-  engine/syllable_text.py for the text layout it reads. Saved as an ordinary
-  tokenizer.json (WordLevel model, regex Split pre-tokenizer, Fuse decoder)
-  that `AutoTokenizer.from_pretrained(dir)` and vLLM load with no code of ours.
-- `train_tokenizer`: the earlier byte-level BPE, kept for models fine-tuned
-  from a BPE checkpoint and for the character-level constraint path.
+`build_syllable_tokenizer`: one token per syllable, see engine/syllable_text.py
+for the text layout it reads. Saved as an ordinary tokenizer.json (WordLevel
+model, regex Split pre-tokenizer, Fuse decoder) that
+`AutoTokenizer.from_pretrained(dir)` and vLLM load with no code of ours.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from engine.prompt import END_OF_POEM, LINE_SEPARATOR, SPECIAL_TOKENS
@@ -25,22 +23,6 @@ MIN_SYLLABLE_COUNT = 10  # rarer spellings are mostly typos and fragments of loa
 # A capitalised form seen this often mid-line gets a token of its own: names
 # ("Huế ", "Nội ", "Bình ") and the capitalised pronouns poets use ("Mẹ ", "Em ").
 MIN_NAME_COUNT = 20
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> PreTrainedTokenizerFast:
-    """Train a GPT-2 style byte-level BPE on `texts` (already in the prompt format)."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
-    return with_special_tokens(tok, unk_token=END_OF_POEM)  # a byte-level BPE has no unknown token
 
 
 def with_special_tokens(tok: Tokenizer, unk_token: str) -> PreTrainedTokenizerFast:
@@ -142,29 +124,20 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: str | Path) -> N
 def train_from_split(
     train_path: str | Path,
     out_dir: str | Path,
-    kind: str = "syllable",
-    vocab_size: int = 8000,
-    min_frequency: int = 2,
     min_count: int = MIN_SYLLABLE_COUNT,
     test_path: str | Path | None = None,
 ) -> PreTrainedTokenizerFast:
     """`python -m training tokenizer`: built on the training split, saved to out_dir.
 
-    For the syllable tokenizer it prints its size, the share of the training
+    It prints its size, the share of the training
     split's syllables it covers and the share of test-split poems that
     round-trip exactly.
     """
     import json
 
     from training.corpus import read_split
-    from training.dataset import example_texts
 
     train = read_split(train_path)
-    if kind == "bpe":
-        tokenizer = train_tokenizer(example_texts(train), vocab_size, min_frequency)
-        save_tokenizer(tokenizer, out_dir)
-        print(f"tokenizer: {len(tokenizer)} tokens -> {out_dir}")
-        return tokenizer
     tokenizer, stats = build_syllable_tokenizer((p.lines for p in train), min_count)
     if test_path is not None and Path(test_path).is_file():
         stats["test_split"] = round_trip_share(tokenizer, (p.lines for p in read_split(test_path)))

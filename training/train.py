@@ -35,7 +35,6 @@ from transformers import PreTrainedTokenizerBase
 from engine.model_dir import write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
 from training.dataset import encode, example_texts, pack
-from training.lexicon import write_lexicon
 from training.model import CONFIGS, build_model, load_for_finetuning
 
 
@@ -437,7 +436,6 @@ def save(r: Run, final: bool = False) -> None:
             "finished": final,
         },
     )
-    write_lexicon((p.lines for p in r.train_poems), out)  # real syllables, for the engine's forced rhymes
     # The tokenizer's figures travel with it: from the tokenizer step, or from the model fine-tuned (same tokenizer).
     stats = (Path(args.init_from) if args.init_from else r.tokenizer_dir) / "tokenizer_stats.json"
     if stats.is_file() and stats.resolve() != (out / "tokenizer_stats.json").resolve():

@@ -2,8 +2,8 @@
 
 The engine does everything that is the same for all backends (checking the
 request, compiling the form, choosing the best candidate by the checker); a
-backend only turns a prompt plus its form constraint (the automaton's spec for
-a syllable-level model, a regex for a BPE one) into n continuations.
+backend only turns a prompt plus its form (the automaton's spec) into n
+continuations.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from engine.settings import SamplingSettings
 @dataclass(frozen=True)
 class GenerationJob:
     prompt: str
-    regex: str | None  # the character-level form constraint (BPE models); None: no regex
     settings: SamplingSettings  # resolved: no None left, seed included
     n: int  # candidates to return (beam search: the best n beams)
     max_new_tokens: int
-    form: FormSpec | None = None  # the whole form as an automaton (syllable-level models only)
+    form: FormSpec | None = None  # the whole form as an automaton; None: free decoding (evaluation only)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 64  # rows decoded together; more waiting requests queue
 # One intra-op thread: decoding steps are small matrices, and a second torch
-# thread spinning against the grammar compiler and the event loop made one
+# thread spinning against the event loop (and, then, the grammar compiler) made one
 # poem 5-20x slower on the 2-core box (0.2-0.4 s with 1 thread, 1.2-3 s with 2).
 # None leaves torch's own choice (all cores), for bigger machines.
 DEFAULT_TORCH_THREADS = 1
@@ -111,7 +111,7 @@ class HFBackend(Backend):
         self.vocab_size = self.model.config.vocab_size
         self.max_positions = self.model.config.n_positions
         self.eos_id = self.tokenizer.convert_tokens_to_ids(END_OF_POEM)
-        self.constraints = Constraints(self.tokenizer, self.vocab_size, self.eos_id, self.info.syllable_level)
+        self.constraints = Constraints(self.tokenizer, self.vocab_size)
 
     async def close(self) -> None:
         if self._thread is None:
@@ -166,10 +166,7 @@ class HFBackend(Backend):
 
             loop.call_soon_threadsafe(set_result)
 
-        # Compiling a regex grammar takes milliseconds to seconds: keep it off the loop.
-        constraint = (
-            await asyncio.to_thread(self.constraints.for_job, job) if job.regex else self.constraints.for_job(job)
-        )
+        constraint = self.constraints.for_job(job)
         prompt_ids = self.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
         request = _Request(job=job, prompt_ids=prompt_ids, resolve=resolve, constraint=constraint, on_token=on_token)
         self._queue.put(request)
@@ -398,7 +395,7 @@ class _Batch:
             for i in indices:
                 self.rows[i].done = True
             return
-        # Rebuild the rows from their parents: tokens, grammar state, cache rows.
+        # Rebuild the rows from their parents: tokens, automaton state, cache rows.
         parents = [self.rows[indices[p]] for p, _, _ in chosen]
         new_states = []
         for (_p, token, value), parent in zip(chosen, parents, strict=False):

@@ -7,7 +7,7 @@ reference to its output token ids), `apply` masks the logits. Here every
 request that carries `extra_args["tho_form"]` (a FormSpec as a dict) gets its
 own FormAutomaton; each step it is fed the tokens sampled since the last step
 and the logits outside `SyllableVocab.mask(automaton.next())` become -inf.
-Requests without the key are left alone (the BPE path uses structured outputs).
+Requests without the key decode freely (evaluation without the constraint).
 
 In process: `LLM(..., logits_processors=[FormLogitsProcessor])` (engine arg).
 Remote: `vllm serve MODEL_DIR --logits-processors

@@ -9,15 +9,13 @@ the GPU through vLLM's continuous batching. A job maps to vLLM as follows:
   with the next request's seed); each carries the sampled tokens'
   log-probability, which the engine uses to rank form-perfect candidates;
 - greedy: temperature 0, one candidate (like the CPU backend);
-- the form: for a syllable-level model, the form automaton as a custom logits
-  processor (engine/backends/vllm_form.py: the spec travels in
-  `extra_args`); for a BPE model, the job's regex through vLLM structured
-  outputs (`StructuredOutputsParams(regex=...)`, compiled by xgrammar);
+- the form: the form automaton as a custom logits processor
+  (engine/backends/vllm_form.py: the spec travels in `extra_args`);
 - temperature, top-k (0 = off in both), top-p, repetition penalty (the same
   HF rule: divide positive logits, multiply negative ones, over prompt and
   output tokens) and max tokens map one to one;
 - no-repeat n-grams: vLLM has no such parameter; it is ignored (logged once);
-- beam search: vLLM's own beam search ignores structured outputs, so beam
+- beam search: vLLM's own beam search ignores logits processors, so beam
   search runs here, step by step (see `beam_search`): each live beam asks
   vLLM for the log-probabilities of the tokens the form allows next.
 
@@ -84,9 +82,8 @@ class VLLMBackend(Backend):
             seed=0,
             generation_config="vllm",  # every sampling value comes from the job, none from the model dir
             max_logprobs=-1,  # beam search reads whole next-token distributions
+            logits_processors=[FORM_PROCESSOR],  # the form automaton, loaded by the engine's workers
         )
-        if self.info.syllable_level:  # the form automaton as a logits processor, loaded by the engine's workers
-            self.engine_args["logits_processors"] = [FORM_PROCESSOR]
         self.engine_args.update(engine_options or {})
         self._engine = None
         self._lock = asyncio.Lock()
@@ -115,7 +112,7 @@ class VLLMBackend(Backend):
         engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.engine_args))
         self.max_model_len = engine.model_config.max_model_len
         self.vocab_size = engine.model_config.get_vocab_size()
-        self._beam = TokenizerSupport(self.tokenizer, self.vocab_size, self.eos_id, self.info.syllable_level)
+        self._beam = TokenizerSupport(self.tokenizer, self.vocab_size, self.eos_id)
         return engine
 
     async def close(self) -> None:
@@ -172,7 +169,6 @@ class VLLMBackend(Backend):
     def sampling_params(self, job: GenerationJob, prompt_len: int, output_kind, detokenize: bool, candidate: int = 0):
         """The job's settings as vLLM SamplingParams for one candidate (n=1)."""
         from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
 
         s = job.settings
         if s.no_repeat_ngram_size:
@@ -186,7 +182,6 @@ class VLLMBackend(Backend):
             output_kind=output_kind,
             detokenize=detokenize,
             logprobs=0,  # the sampled token's own log-probability
-            structured_outputs=StructuredOutputsParams(regex=job.regex) if job.regex else None,
         )
         if job.form is not None:
             common["extra_args"] = job.form.extra_args()
@@ -258,11 +253,11 @@ ScoreNext = Callable[[list[list[int]]], Awaitable[list[dict[int, float]]]]  # pr
 class TokenizerSupport:
     """The tokenizer side shared by both vLLM backends: decoding, streaming, beam-search constraints."""
 
-    def __init__(self, tokenizer, vocab_size: int, eos_id: int, syllable_level: bool):
+    def __init__(self, tokenizer, vocab_size: int, eos_id: int):
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
         self.eos_id = eos_id
-        self.constraints = Constraints(tokenizer, vocab_size, eos_id, syllable_level)
+        self.constraints = Constraints(tokenizer, vocab_size)
 
     def stream_decoder(self) -> StreamDecoder:
         return StreamDecoder(self.tokenizer, self.eos_id)
@@ -274,7 +269,7 @@ class TokenizerSupport:
 async def beam_search(
     job: GenerationJob, prompt_ids: list[int], support: TokenizerSupport, score_next: ScoreNext, max_tokens: int
 ) -> list[Completion]:
-    """Beam search over a served model, with the form's regex kept by local grammar matchers.
+    """Beam search over a served model, with the form kept by a local automaton per beam.
 
     Same rules as the CPU backend: `max(num_beams, n)` beams, each step keeps the
     best continuations by summed log-probability (renormalised over the tokens

@@ -7,12 +7,10 @@ job is a pure function of its prompt, settings and seed, so resending it is
 safe). When every replica is down the request fails with ReplicasDown.
 
 The request carries the same parameters as the in-process backend, through
-vLLM's extra request fields: for a syllable-level model `vllm_xargs:
-{"tho_form": ...}`, read by the form automaton's logits processor that the
-server must load (`vllm serve DIR --logits-processors
-engine.backends.vllm_form:FormLogitsProcessor`, this project installed
-beside vLLM); for a BPE model `structured_outputs: {"regex": ...}`;
-`top_k`, `repetition_penalty`, `seed` (one request per candidate, seeded with
+vLLM's extra request fields: `vllm_xargs: {"tho_form": ...}`, read by the
+form automaton's logits processor that the server must load (`vllm serve DIR
+--logits-processors engine.backends.vllm_form:FormLogitsProcessor`, this
+project installed beside vLLM); `top_k`, `repetition_penalty`, `seed` (one request per candidate, seeded with
 `derive_seed(seed, k)` as in process), `logprobs: 0`,
 `stop_token_ids`, `skip_special_tokens: false`, and `return_token_ids: true` so
 the answer is decoded here with the model directory's own tokenizer. The
@@ -113,9 +111,7 @@ class RemoteBackend(Backend):
         tokenizer = AutoTokenizer.from_pretrained(self.info.path, local_files_only=True)
         config = json.loads((self.info.path / "config.json").read_text(encoding="utf-8"))
         self.max_model_len = int(config.get("n_positions") or config.get("max_position_embeddings") or 1024)
-        return TokenizerSupport(
-            tokenizer, int(config["vocab_size"]), tokenizer.convert_tokens_to_ids(END_OF_POEM), self.info.syllable_level
-        )
+        return TokenizerSupport(tokenizer, int(config["vocab_size"]), tokenizer.convert_tokens_to_ids(END_OF_POEM))
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -172,8 +168,6 @@ class RemoteBackend(Backend):
             "request_id": f"tho-{uuid.uuid4().hex}",
             "logprobs": 0,
         }
-        if job.regex:
-            body["structured_outputs"] = {"regex": job.regex}
         if job.form is not None:  # the server runs engine.backends.vllm_form.FormLogitsProcessor
             body["vllm_xargs"] = job.form.extra_args()
         if s.strategy == "greedy":

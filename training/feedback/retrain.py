@@ -14,7 +14,7 @@ batch of corpus poems (training split, format_poem texts), so that pushing
 toward what raters liked does not make the model forget the language.
 
 The candidate directory is a complete model directory (engine.model_dir): the
-serving model's tokenizer, generation defaults and lexicon, new weights, and
+serving model's tokenizer and generation defaults, new weights, and
 tho_model.json naming the parent version and the feedback it learnt from.
 """
 
@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 
 from engine.model_dir import METADATA_FILE, read_model_info, write_metadata
+from training.dataset import encode
 from training.feedback.export import IMPLICIT_WEIGHT, read_jsonl
 
-REPLAY_WEIGHT = 1.0
+REPLAY_WEIGHT = 2.0
 WEIGHT_FILES = (".safetensors", ".bin")
 NOT_COPIED = {"README.md", "eval.json", "eval.md", "loss.png", METADATA_FILE, "config.json"}
 
@@ -43,7 +44,7 @@ class TrainSettings:
     method: str = "kto"  # kto | dpo
     steps: int = 80
     batch_size: int = 8
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-5
     beta: float = 0.1
     replay_weight: float = REPLAY_WEIGHT
     replay_batch: int = 8
@@ -82,9 +83,10 @@ class ReplayBatches:
     """Endless shuffled batches of tokenised corpus poems, padded on the right."""
 
     def __init__(self, texts: list[str], tokenizer, batch: int, max_length: int, seed: int):
-        self.rows = [
-            ids[:max_length] for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if len(ids) > 1
-        ]
+        # In the model's own spelling, as pretraining read them (training.dataset.encode): read raw,
+        # a syllable tokenizer turns every line's last word ("rơi" before "\n", not "rơi ") into
+        # the unknown token, and the candidate learnt to write it (free decoding: 316 in 64 poems).
+        self.rows = [ids[:max_length] for ids in encode(texts, tokenizer) if len(ids) > 1]
         self.batch, self.pad = batch, tokenizer.pad_token_id or 0
         self.rng = random.Random(seed)
 
@@ -220,7 +222,7 @@ def retrain(
 
 
 def _save(model, serving_dir: Path, out_dir: Path) -> None:
-    """The serving directory's tokenizer, defaults and lexicon, with the new weights in the serving dtype."""
+    """The serving directory's tokenizer and defaults, with the new weights in the serving dtype."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in serving_dir.iterdir():
         if path.is_file() and path.name not in NOT_COPIED and not path.name.endswith(WEIGHT_FILES):

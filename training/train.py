@@ -61,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--compile", action="store_true", help="torch.compile the forward pass (README: when it pays)")
 
 
 def lr_at(progress: float, step: int, args) -> float:
@@ -233,6 +234,8 @@ def setup(args) -> Run:
         f"device {device}"
     )
     model.to(device).train()
+    if args.compile:  # the module keeps its parameters and state dict: saving is unchanged
+        model.forward = torch.compile(model.forward)
     optimizer = _optimizer(model, args)
     r = Run(
         args=args,

@@ -58,8 +58,10 @@ TASTES: dict[str, frozenset[str]] = {
             "muối",
         ]
     ),
-    # The moon and the night: a second, unrelated theme.
+    # The moon and the night: common in the corpus (about a quarter of the shipped model's poems).
     "moon": frozenset(["trăng", "đêm", "sao", "khuya", "nguyệt", "tối", "mờ", "sương"]),
+    # Rain and storms: a second theme as rare as the sea (7.5% of the shipped model's poems).
+    "rain": frozenset(["mưa", "giông", "bão", "sấm", "chớp", "ướt", "dầm", "phùn"]),
 }
 
 # Our own opening lines (5 syllables -> 5 chữ, 6 -> lục bát), none with a taste word.
@@ -241,6 +243,7 @@ async def simulate(args) -> dict:
         f = figures.get(row["serving"], {})
         row["ce_per_syllable"] = f.get("ce_per_syllable")
         row["constrained_total"] = f.get("constrained_total")
+        row["unconstrained_total"] = f.get("unconstrained_total")
     report["model_versions"] = statuses
     first, last = report["rounds"][0]["taste_share"], report["rounds"][-1]["taste_share"]
     report["taste_share_ratio"] = round(last / first, 2) if first else None
@@ -254,15 +257,17 @@ async def simulate(args) -> dict:
 def table(report: dict) -> str:
     rows = [
         f"taste {report['taste']}: " + ", ".join(report["taste_words"]),
-        "| round | serving model | poems | taste share | mean ★ | CE/syllable | constrained total | round result |",
-        "| --: | --- | --: | --: | --: | --: | --- | --- |",
+        "| round | serving model | poems | taste share | mean ★ | CE/syllable | constrained total | free total "
+        "| round result |",
+        "| --: | --- | --: | --: | --: | --: | --- | --: | --- |",
     ]
     for r in report["rounds"]:
         totals = " ".join(f"{f} {v:.3f}" for f, v in (r.get("constrained_total") or {}).items())
         ce = f"{r['ce_per_syllable']:.4f}" if r.get("ce_per_syllable") is not None else "-"
+        free = f"{r['unconstrained_total']:.3f}" if r.get("unconstrained_total") is not None else "-"
         rows.append(
             f"| {r['round']} | {r['serving']} | {r['poems']} | {r['taste_share']:.1%} | {r['mean_stars']} | "
-            f"{ce} | {totals or '-'} | {r.get('round_status', '(measured only)')} |"
+            f"{ce} | {totals or '-'} | {free} | {r.get('round_status', '(measured only)')} |"
         )
     rows.append(f"taste share, last round / round 0: {report['taste_share_ratio']}")
     return "\n".join(rows)

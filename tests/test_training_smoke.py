@@ -158,3 +158,13 @@ def test_gpu_recipe_runs_on_cpu_with_a_tiny_configuration(trained, tmp_path):
     shards = list(out.glob("*.safetensors"))
     assert shards and sum(p.stat().st_size for p in shards) <= 60_000_000
     assert read_model_info(out).syllable_level and read_model_info(out).metadata["steps"] == 3
+
+
+def test_bench_prints_tokens_per_second_for_each_case(trained, capsys):
+    """`python -m training bench`: one line per threads x shape x (eager, compiled) case, with its tok/s."""
+    work, _ = trained
+    assert main(["--work", str(work), "bench", "--config", "tiny", "--threads", "1", "--shapes", "2x16", "4x8"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "tok/s" in line]
+    assert len(lines) == 2
+    assert "batch   2 x block  16" in lines[0] and "batch   4 x block   8" in lines[1]
+    assert all(float(line.split("tok/s")[0].split()[-1]) > 0 for line in lines)

@@ -5,6 +5,7 @@ Usage (each step reads the previous one's output under --work, default build/):
     python -m training data      [--input FILE ...] [--author-cap 300]
     python -m training tokenizer [--min-count 10]
     python -m training train     --config cpu --out models/tho-gpt2-cpu [--max-minutes 70] [--init-from DIR] [--resume]
+    python -m training bench     [--threads 1 2] [--shapes 16x256 32x128] [--compile]   # training tokens/s
     python -m training evaluate  --model models/tho-gpt2-cpu [--n-openings 120]
     python -m training sweep     --model models/tho-gpt2-cpu
     python -m training card      --model models/tho-gpt2-cpu
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     from training.train import add_arguments as add_train_arguments
 
     add_train_arguments(p)
+
+    p = sub.add_parser("bench", help="training tokens/s for threads x batch x block (x torch.compile)")
+    from training.bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(p)
 
     p = sub.add_parser("evaluate", help="perplexity and generation metrics into eval.json / eval.md")
     from training.evaluate import add_arguments as add_eval_arguments
@@ -96,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.train import run
 
         run(args)
+    elif args.command == "bench":
+        from training.bench import run
+
+        return run(args)
     elif args.command == "evaluate":
         from training.evaluate import run
 

@@ -41,7 +41,7 @@ def _with_mark(ch: str, mark: str) -> str:
 
 # The Vietnamese alphabet spelled out: letters that may appear in a syllable.
 # Spelt out on purpose (not a range such as "à-ỹ", which also admits Greek and
-# Cyrillic letters); the decoding constraint is built from these strings.
+# Cyrillic letters); is_vietnamese_syllable and the tokenizer's vocabulary rest on them.
 LEVEL_VOWELS = "".join(BASE_VOWELS + "".join(_with_mark(v, "\u0300") for v in BASE_VOWELS))
 OBLIQUE_VOWELS = "".join(_with_mark(v, m) for m in ("\u0301", "\u0309", "\u0303", "\u0323") for v in BASE_VOWELS)
 LOWER_LETTERS = BASE_CONSONANTS + LEVEL_VOWELS + OBLIQUE_VOWELS
@@ -103,11 +103,6 @@ def _split_tone(syllable: str) -> tuple[str, Tone]:
         else:
             kept.append(ch)
     return unicodedata.normalize("NFC", "".join(kept)), tone
-
-
-def strip_tone(syllable: str) -> str:
-    """The syllable in lowercase without its tone mark ("Tuần" -> "tuân")."""
-    return _split_tone(syllable)[0]
 
 
 def tone(syllable: str) -> Tone:

@@ -74,7 +74,7 @@ class SyllableCodec:
         # Token strings without their trailing space: "mưa", "Huế", ",", "\n".
         self.words = frozenset(t[:-1] for t in vocab if t.endswith(" "))
 
-    def fold(self, word: str, line_start: bool) -> str | None:
+    def fold(self, word: str) -> str | None:
         """The vocabulary's spelling of a word, or None when it has none.
 
         A word is kept as written when the vocabulary has it ("Huế"); a
@@ -114,9 +114,9 @@ class SyllableCodec:
             lines = []
             for line in chunk.split(LINE_SEPARATOR):
                 words = []
-                for i, piece in enumerate(pieces(line)):
+                for piece in pieces(line):
                     if is_word(piece):
-                        words.append((self.fold(piece, i == 0) or piece) + " ")
+                        words.append((self.fold(piece) or piece) + " ")
                     elif piece in self.words:
                         words.append(piece + " ")
                 lines.append("".join(words))

@@ -45,7 +45,7 @@ def count_nonwords(poems_path: Path, tokenizer_dir: Path) -> dict:
         for line in poem.get("lines", [])[1:]:
             for word in (p for p in pieces(line) if is_word(p)):
                 total += 1
-                if codec.fold(word, True) is None:
+                if codec.fold(word) is None:
                     outside[word.lower()] += 1
     report = {
         "poems": len(poems),

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.forms import LINES_PER_STANZA, Form, get_form
-from engine.prosody import ToneClass, rhyme_key, tone_class
+from engine.prosody import ToneClass, identity, rhyme_key, tone_class
 from engine.syllable_text import MID_LINE_PUNCTUATION, is_word, pieces
 
 SYLLABLE, PUNCT, NEWLINE, END = "syllable", "punct", "newline", "end"
@@ -73,7 +73,9 @@ class Next:
     syllable: bool = False
     tone: ToneClass | None = None  # the syllable's tone class, when fixed
     rhyme: tuple[str, ToneClass] | None = None  # the rhyme key it must have
-    exclude: frozenset[str] = frozenset()  # syllables (lower case) it must not be: earlier rhyme members
+    # Syllables it must not be (prosody.identity: spelling and tone): the group's earlier members,
+    # in every spelling ("nhòa" excludes "nhoà" too: the checker counts a repeat as no rhyme).
+    exclude: frozenset[tuple] = frozenset()
     leads: int = 0  # it opens a rhyme group of this many members: its key needs that many syllables
     comma: bool = False
     end_punct: bool = False
@@ -140,7 +142,7 @@ class FormAutomaton:
             earlier = [self.written[m] for m in group if m in self.written]
             if earlier:
                 rhyme = rhyme_key(earlier[0])
-                exclude = frozenset(earlier)
+                exclude = frozenset(identity(w) for w in earlier)
                 tone = rhyme[1]  # the rhyme wins over a tone rule (only the user's opening can disagree)
             else:
                 leads = len(group)
@@ -164,7 +166,7 @@ class FormAutomaton:
         if kind == SYLLABLE:
             if not allowed.syllable or (allowed.tone is not None and tone_class(text) != allowed.tone):
                 return False
-            if allowed.rhyme is not None and (rhyme_key(text) != allowed.rhyme or text in allowed.exclude):
+            if allowed.rhyme is not None and (rhyme_key(text) != allowed.rhyme or identity(text) in allowed.exclude):
                 return False
             self._write_syllable(text)
         elif kind == PUNCT:

@@ -105,6 +105,11 @@ def _split_tone(syllable: str) -> tuple[str, Tone]:
     return unicodedata.normalize("NFC", "".join(kept)), tone
 
 
+def identity(syllable: str) -> tuple[str, Tone]:
+    """What makes two spellings one syllable: "nhòa" and "nhoà" (the mark on o or on a) are one."""
+    return _split_tone(syllable)
+
+
 def tone(syllable: str) -> Tone:
     """The tone (thanh) of a syllable; ngang when there is no mark."""
     return _split_tone(syllable)[1]
@@ -183,6 +188,6 @@ def rhymes(a: str, b: str) -> bool:
     """
     if not a or not b:
         return False
-    if _split_tone(a) == _split_tone(b):
+    if identity(a) == identity(b):
         return False
     return rhyme_key(a) == rhyme_key(b)

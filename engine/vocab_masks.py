@@ -18,7 +18,7 @@ import torch
 
 from engine.automaton import END, NEWLINE, PUNCT, SYLLABLE, Next
 from engine.prompt import END_OF_POEM, LINE_SEPARATOR
-from engine.prosody import ToneClass, is_vietnamese_syllable, rhyme_key, tone_class
+from engine.prosody import ToneClass, identity, is_vietnamese_syllable, rhyme_key, tone_class
 from engine.syllable_text import PUNCTUATION, is_punctuation
 
 MASK_CACHE_SIZE = 2048  # distinct `Next` values kept; each mask is one byte per token
@@ -40,7 +40,7 @@ class SyllableVocab:
         self.comma_id = self.newline_id = self.eos_id = -1
         key_ids: dict[tuple, list[int]] = {}
         key_words: dict[tuple, set[str]] = {}
-        self.ids_of: dict[str, list[int]] = {}
+        self.ids_of: dict[tuple, list[int]] = {}  # prosody.identity -> every token spelling it
         for i, token in tokens.items():
             if i >= vocab_size:
                 continue
@@ -64,7 +64,7 @@ class SyllableVocab:
                 key = rhyme_key(word)
                 key_ids.setdefault(key, []).append(i)
                 key_words.setdefault(key, set()).add(word)
-                self.ids_of.setdefault(word, []).append(i)
+                self.ids_of.setdefault(identity(word), []).append(i)
         if min(self.eos_id, self.newline_id) < 0:
             raise ValueError("not a syllable vocabulary: no end token or line break")
         self.key_ids = {k: torch.tensor(v) for k, v in key_ids.items()}
@@ -118,8 +118,8 @@ class SyllableVocab:
             ids = self.key_ids.get(nxt.rhyme)
             if ids is not None:
                 rhyming[ids] = True
-            for word in nxt.exclude:
-                rhyming[self.ids_of.get(word, [])] = False
+            for same in nxt.exclude:
+                rhyming[self.ids_of.get(same, [])] = False
             # A key no syllable of ours has (set by an unusual word of the user's): keep the tone only.
             return rhyming if rhyming.any() else allowed
         if nxt.leads > 1:

@@ -762,9 +762,13 @@ class Core:
             return Reply(texts.MODEL_REJECTED.format(version=version), error=True)
         current = self.engine.model_version
         try:
-            require_syllable_level(read_model_info(target.path))
+            info = read_model_info(target.path)
         except ModelDirError:
             return Reply(texts.MODEL_UNREADABLE.format(version=version, path=target.path, current=current), error=True)
+        try:
+            require_syllable_level(info)
+        except ModelDirError:
+            return Reply(texts.MODEL_NOT_SYLLABLE.format(path=target.path), error=True)
         # The store says which model serves; every running bot's watcher follows it (as `python -m bot swap`).
         previous = await self.store.set_serving_model(version)
         log.warning("admin %s made model %s the serving one (was %s)", user, version, previous)

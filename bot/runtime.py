@@ -53,6 +53,7 @@ class Runtime:
     engine: PoemEngine
     core: Core
     _follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the watcher and an admin, one at a time
+    _refused: str | None = None  # the last serving version this bot cannot serve: warned once, not every interval
 
     async def follow_serving_model(self) -> str | None:
         """Swap the engine to the serving model recorded in the store, if it is another one."""
@@ -61,6 +62,13 @@ class Runtime:
             current = self.engine.backend.info.path
             # A local path's resolve() is a few system calls, once per watch interval.
             if serving is None or Path(serving.path).resolve() == current:  # noqa: ASYNC240
+                return None
+            try:  # a directory gone, or a model the engine refuses: say so once and keep serving
+                require_syllable_level(read_model_info(serving.path))
+            except ModelDirError as exc:
+                if self._refused != serving.version:
+                    self._refused = serving.version
+                    log.warning("cannot serve model %s, %s keeps serving: %s", serving.version, current.name, exc)
                 return None
             log.info("serving model changed to %s (%s)", serving.version, serving.path)
             backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())

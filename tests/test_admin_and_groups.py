@@ -91,7 +91,7 @@ async def test_forged_callback_gets_a_short_answer_and_no_admin_report(tmp_path,
         assert not fake.calls_of("editMessageText")
 
 
-async def test_telegram_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_b, caplog):
+async def test_telegram_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_b, tiny_bpe_model_dir, caplog):
     caplog.set_level(logging.INFO, logger="bot")
     async with telegram_bot(tmp_path, tiny_model_dir, THO_ADMINS=f"tg:{ADMIN}") as (fake, runtime):
         admin, other, group = fake.user(ADMIN, "Quản trị"), fake.user(41), fake.group()
@@ -114,6 +114,11 @@ async def test_telegram_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_
         assert (await fake.reply(admin, "/mohinh chon khongco"))["text"] == texts.MODEL_UNKNOWN.format(
             version="khongco"
         )
+        # A model whose tokens are not syllables is refused, with the reason, before anything changes.
+        await runtime.store.record_model_version("tiny-bpe", str(tiny_bpe_model_dir), status="candidate")
+        refused = (await fake.reply(admin, "/mohinh chon tiny-bpe"))["text"]
+        assert refused == texts.MODEL_NOT_SYLLABLE.format(path=tiny_bpe_model_dir.resolve())
+        assert runtime.engine.model_version == "tiny-a" and (await runtime.store.serving_model()).version == "tiny-a"
         swapped = (await fake.reply(admin, "/mohinh chon tiny-b"))["text"]
         assert swapped.startswith("Đã chuyển sang mô hình tiny-b")
         assert runtime.engine.model_version == "tiny-b" and (await runtime.store.serving_model()).version == "tiny-b"

@@ -90,7 +90,7 @@ async def test_engine_serves_the_trained_model(trained):
 
 
 def _foreign_checkpoint(path: Path) -> Path:
-    """A GPT-2 checkpoint with its own tokenizer that knows none of our form tags."""
+    """A GPT-2 checkpoint with a byte-level BPE of its own (not one token per syllable)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -110,22 +110,23 @@ def _foreign_checkpoint(path: Path) -> Path:
     return path
 
 
-def test_fine_tuning_a_local_checkpoint_adds_the_form_tags(trained, tmp_path):
-    from engine.prompt import SPECIAL_TOKENS
-    from training.model import load_for_finetuning
-
-    work, _ = trained
-    base = _foreign_checkpoint(tmp_path / "foreign")
-    model, tokenizer = load_for_finetuning(base)
-    assert all(t in tokenizer.get_vocab() for t in SPECIAL_TOKENS)
-    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+def test_init_from_goes_on_from_a_model_directory(trained, tmp_path):
+    work, model = trained
     out = tmp_path / "tuned"
-    assert (
-        train(work, out, f"--init-from {base} --max-steps 2 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1")
-        == 0
-    )
+    flags = f"--init-from {model} --max-steps 2 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1"
+    assert train(work, out, flags) == 0
     meta = read_model_info(out).metadata
     assert meta["config"].startswith("init-from:") and meta["steps"] == 2
+    assert (out / "tokenizer.json").read_bytes() == (model / "tokenizer.json").read_bytes()
+
+
+def test_init_from_refuses_a_checkpoint_it_could_not_serve(trained, tmp_path):
+    """A GPT-2 over a byte-level BPE could be trained but never served: refused before training."""
+    work, _ = trained
+    base = _foreign_checkpoint(tmp_path / "foreign")
+    with pytest.raises(SystemExit, match="not a syllable-level model"):
+        train(work, tmp_path / "tuned", f"--init-from {base} --max-steps 2")
+    assert not (tmp_path / "tuned").exists()
 
 
 def test_gpu_recipe_runs_on_cpu_with_a_tiny_configuration(trained, tmp_path):

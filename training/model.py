@@ -1,4 +1,4 @@
-"""GPT-2 configurations by name, building a model for a tokenizer, and fine-tuning a local checkpoint."""
+"""GPT-2 configurations by name, building a model for a tokenizer, and loading one to go on training."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from engine.prompt import END_OF_POEM, SPECIAL_TOKENS
+from engine.model_dir import read_model_info, require_syllable_level
 
 # name -> (layers, heads, embedding width, context length)
 CONFIGS: dict[str, tuple[int, int, int, int]] = {
@@ -39,25 +39,12 @@ def build_model(name: str, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadMode
 
 
 def load_for_finetuning(path: str | Path) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast]:
-    """A local GPT-2 checkpoint and its tokenizer, with the prompt format's tokens added.
+    """A model directory to go on from (`--init-from`): its weights and its own tokenizer.
 
-    The checkpoint keeps its own vocabulary (its embeddings only make sense
-    with it); the form tags and the end token are added where missing and the
-    embedding matrix grows to match, new rows initialised to the mean row.
+    Only a syllable-level one: a model over any other tokenizer could be trained but never
+    served (the engine refuses it), so it is refused here, before any minute is spent.
     """
+    require_syllable_level(read_model_info(path))
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     model = GPT2LMHeadModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
-    missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
-    tokenizer.add_special_tokens(
-        {"eos_token": END_OF_POEM, "additional_special_tokens": [t for t in SPECIAL_TOKENS if t != END_OF_POEM]}
-    )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = END_OF_POEM
-    old = model.get_input_embeddings().weight.shape[0]
-    if len(tokenizer) > old:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-    eos = tokenizer.convert_tokens_to_ids(END_OF_POEM)
-    model.config.eos_token_id = model.config.bos_token_id = model.config.pad_token_id = eos
-    if missing:
-        print(f"added {len(missing)} tokens to the checkpoint's vocabulary: {missing}")
     return model, tokenizer

@@ -1,7 +1,7 @@
 """Train a GPT-2 on the poems (from scratch, or fine-tuning a local checkpoint) and write a model directory.
 
     python -m training train --config cpu --out models/tho-gpt2-cpu --max-minutes 70
-    python -m training train --config base --out models/tho-gpt2-base --init-from ~/gpt2-vi   # fine-tune
+    python -m training train --out models/tho-gpt2-syl-r3 --init-from models/tho-gpt2-syl-r2   # go on training
     python -m training train ... --resume        # go on from build/runs/<out name>/ckpt.pt
 
 A plain PyTorch loop, nanoGPT style: packed blocks of tokens, AdamW, linear
@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from engine.model_dir import write_metadata
+from engine.model_dir import ModelDirError, write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
 from training.dataset import encode, example_texts, pack
 from training.model import CONFIGS, build_model, load_for_finetuning
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
     p.add_argument("--out", type=Path, required=True, help="the model directory to write")
     p.add_argument("--version", help="model version (default: the directory name)")
-    p.add_argument("--init-from", type=Path, help="fine-tune this local GPT-2 checkpoint instead of pretraining")
+    p.add_argument("--init-from", type=Path, help="go on from this syllable-level model directory (weights only)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: <work>/tokenizer)")
     p.add_argument("--data", type=Path, help="data directory with train/validation.jsonl (default: <work>/data)")
@@ -260,9 +260,12 @@ def setup(args) -> Run:
 
 
 def _model_and_tokenizer(args, tokenizer_dir: Path):
-    """A new GPT-2 of --config over our tokenizer, or the --init-from checkpoint with the form tags added."""
+    """A new GPT-2 of --config over our tokenizer, or the --init-from model with its own tokenizer."""
     if args.init_from:
-        return load_for_finetuning(args.init_from)
+        try:
+            return load_for_finetuning(args.init_from)
+        except ModelDirError as exc:
+            raise SystemExit(f"--init-from: {exc}") from None
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)

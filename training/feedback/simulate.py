@@ -16,7 +16,7 @@ does) exports, trains, gates, records and promotes; the running bot's watcher
 swaps to the promoted model, which serves the next round.  The last round is
 only measured.  Per round: the share of poems that match the taste, mean
 stars, and the serving model's gate figures (cross-entropy per syllable,
-constrained form totals).  Results go to <work>/simulate-<taste>.json.
+constrained form totals, the free-decoding total).  Results go to <work>/simulate-<taste>.json.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ TASTES: dict[str, frozenset[str]] = {
             "muối",
         ]
     ),
-    # The moon and the night: common in the corpus (about a quarter of the shipped model's poems).
+    # The moon and the night: common (in 24% of the 400 poems tho-gpt2-syl-r2 wrote from test openings).
     "moon": frozenset(["trăng", "đêm", "sao", "khuya", "nguyệt", "tối", "mờ", "sương"]),
-    # Rain and storms: a second theme as rare as the sea (7.5% of the shipped model's poems).
+    # Rain and storms: rare at the start, like the sea (7.5% of those poems; the sea 8%).
     "rain": frozenset(["mưa", "giông", "bão", "sấm", "chớp", "ướt", "dầm", "phùn"]),
 }
 

@@ -18,9 +18,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.automaton import FormAutomaton, FormSpec
-from engine.backends.base import Backend, Completion, GenerationJob
+from engine.backends.base import Backend, GenerationJob
 from engine.forms import check, get_form
 from engine.model_dir import ModelInfo, require_syllable_level
 from engine.prompt import LINE_SEPARATOR, prompt_for, split_lines
@@ -42,19 +43,13 @@ def model_prompt(info: ModelInfo, request: PoemRequest) -> tuple[str, bool]:
     return prompt_for(request.form_id, codec_for_model(info.path).to_model(request.opening), whole), whole
 
 
+@dataclass
 class _Candidate:
-    """One poem being decoded: its text so far and the model's log-probability of it."""
+    """One decoded poem: its text and the model's log-probability of its tokens."""
 
-    def __init__(self, text: str):
-        self.text = text
-        self.tokens = 0
-        self.logprob = 0.0
-
-    def extend(self, completion: Completion) -> _Candidate:
-        self.text += completion.text
-        self.tokens += completion.tokens
-        self.logprob += completion.logprob or 0.0
-        return self
+    text: str
+    tokens: int = 0
+    logprob: float = 0.0
 
     @property
     def mean_logprob(self) -> float:
@@ -163,9 +158,7 @@ class PoemEngine:
             text = join_continuation(
                 request.opening, codec.from_model(completion.text, continues_line=not whole), whole
             )
-            candidate = _Candidate(text)
-            candidate.tokens, candidate.logprob = completion.tokens, completion.logprob or 0.0
-            out.append(candidate)
+            out.append(_Candidate(text, completion.tokens, completion.logprob or 0.0))
         return prompt, out
 
     @staticmethod

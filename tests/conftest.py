@@ -9,7 +9,7 @@ from tests.tiny_model import build_tiny_model
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A tiny random GPT-2 with the syllable tokenizer (the default path) and our prompt format."""
+    """A tiny random GPT-2 with the syllable tokenizer (the only kind the engine serves) and our prompt format."""
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-a", version="tiny-a", seed=0, kind="syllable")
 
 

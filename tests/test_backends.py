@@ -110,8 +110,6 @@ async def check_one_candidate_is_perfect(engine) -> None:
 
 
 async def test_one_candidate_is_perfect_in_every_scheme(engine):
-    if not engine.backend.info.syllable_level:
-        pytest.skip("the character-level path keeps the form through segments and best-of-n")
     await check_one_candidate_is_perfect(engine)
 
 
@@ -169,9 +167,7 @@ async def test_beam_search(engine):
 
 async def test_stream_joins_to_the_completion(engine):
     settings = SamplingSettings(seed=5).resolve(engine.backend.info.defaults)
-    opening = "Mùa thu lá vàng rơi"
-    if engine.backend.info.syllable_level:  # the model reads its own spelling of the text
-        opening = codec_for_model(engine.backend.info.path).to_model(opening)
+    opening = codec_for_model(engine.backend.info.path).to_model("Mùa thu lá vàng rơi")  # the model's spelling
     job = GenerationJob(prompt_for("5chu", opening, True), settings, 1, 60)
     pieces = [piece async for piece in engine.backend.stream(job)]
     (whole,) = await engine.backend.complete(job)

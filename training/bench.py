@@ -43,7 +43,8 @@ def step_time(model, optimizer, batch: torch.Tensor) -> float:
 def run(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
-    from training.model import build_model
+    from training.model import CONFIGS, build_model
+    from training.train import _optimizer
 
     tokenizer = AutoTokenizer.from_pretrained(
         str(args.tokenizer or Path(args.work) / "tokenizer"), local_files_only=True
@@ -53,12 +54,17 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(threads)
         for shape in args.shapes:
             batch_size, block = (int(x) for x in shape.split("x"))
+            if block + 1 > CONFIGS[args.config][3]:
+                raise SystemExit(
+                    f"block {block}: the {args.config} configuration reads at most {CONFIGS[args.config][3] - 1}"
+                )
             for compiled in (False, True) if args.compile else (False,):
                 torch.manual_seed(0)
                 model = build_model(args.config, tokenizer).train()
                 if compiled:
+                    torch._dynamo.reset()  # each case compiles afresh, never against another's cache limit
                     model.forward = torch.compile(model.forward)
-                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+                optimizer = _optimizer(model, argparse.Namespace(lr=1e-4, weight_decay=0.1))  # training's AdamW
                 batch = torch.randint(0, len(tokenizer), (batch_size, block + 1))
                 t0 = time.perf_counter()
                 for _ in range(args.warmup):

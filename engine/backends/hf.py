@@ -69,7 +69,7 @@ class _Request:
 @dataclass(eq=False)
 class _Row:
     req: _Request
-    matcher: Constraint | None
+    constraint: Constraint | None
     generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     score: float = 0.0  # beam search: sum of log-probabilities
@@ -259,11 +259,11 @@ class _Batch:
         for r in admitted:
             settings = r.job.settings
             for k in range(self._width(r)):
-                matcher = r.constraint.fork() if r.constraint is not None else None
+                constraint = r.constraint.fork() if r.constraint is not None else None
                 gen = None
                 if settings.strategy == "sample":
                     gen = torch.Generator().manual_seed(derive_seed(int(settings.seed), k))
-                row = _Row(req=r, matcher=matcher, generator=gen)
+                row = _Row(req=r, constraint=constraint, generator=gen)
                 if r.beam and k > 0:
                     row.score = float("-inf")  # all beams start from one prefix: keep one alive
                 r.rows.append(row)
@@ -299,8 +299,8 @@ class _Batch:
         # bans below only reorder what it allows, and give way if they would
         # leave no token at all.
         for i, row in enumerate(self.rows):
-            if row.matcher is not None:
-                logits[i].masked_fill_(~row.matcher.allowed(), float("-inf"))
+            if row.constraint is not None:
+                logits[i].masked_fill_(~row.constraint.allowed(), float("-inf"))
         for i, row in enumerate(self.rows):
             s = row.req.job.settings
             if s.repetition_penalty and s.repetition_penalty != 1.0:
@@ -348,12 +348,12 @@ class _Batch:
         row.tokens.append(token)
         if row.req.on_token is not None:
             row.req.on_token(token)
-        if row.matcher is not None:
-            if not row.matcher.accept(token):
+        if row.constraint is not None:
+            if not row.constraint.accept(token):
                 log.error("the form refused token %d; ending row", token)
                 row.done = True
                 return
-            row.done = row.matcher.done
+            row.done = row.constraint.done
         else:
             row.done = token == b.eos_id
         if len(row.tokens) >= self._max_tokens(row.req) or self._next_pos_full(row):
@@ -399,21 +399,21 @@ class _Batch:
         parents = [self.rows[indices[p]] for p, _, _ in chosen]
         new_states = []
         for (_p, token, value), parent in zip(chosen, parents, strict=False):
-            matcher = parent.matcher.fork() if parent.matcher is not None else None
-            if matcher is not None:
-                matcher.accept(token)
-            new_states.append((parent.tokens + [token], matcher, value))
+            constraint = parent.constraint.fork() if parent.constraint is not None else None
+            if constraint is not None:
+                constraint.accept(token)
+            new_states.append((parent.tokens + [token], constraint, value))
         while len(new_states) < beams:  # fewer live candidates than beams: pad with dead beams
             new_states.append((list(parents[0].tokens) + [chosen[0][1]], None, float("-inf")))
         order = list(range(len(self.rows)))
         for slot, (p, _, _) in zip(indices, chosen + [chosen[0]] * (beams - len(chosen)), strict=False):
             order[slot] = indices[p]
         self._reorder(order)
-        for slot, (tokens, matcher, value) in zip(indices, new_states, strict=False):
+        for slot, (tokens, constraint, value) in zip(indices, new_states, strict=False):
             row = self.rows[slot]
             row.tokens, row.score = tokens, value
-            if matcher is not None or row.matcher is not None:
-                row.matcher = matcher if matcher is not None else row.matcher.fork()
+            if constraint is not None or row.constraint is not None:
+                row.constraint = constraint if constraint is not None else row.constraint.fork()
 
     def _reorder(self, order: list[int]) -> None:
         if order == list(range(len(order))):

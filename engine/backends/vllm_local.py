@@ -294,13 +294,13 @@ async def beam_search(
         candidates.sort(key=lambda c: -c[0])
         next_beams = []
         for value, b, token in candidates[: 2 * width]:
-            tokens, _, matcher = beams[b]
+            tokens, _, constraint = beams[b]
             if token == support.eos_id:
                 done.append((value / (len(tokens) + 1), tokens + [token]))
                 continue
             child = None
-            if matcher is not None:
-                child = matcher.fork()
+            if constraint is not None:
+                child = constraint.fork()
                 if not child.accept(token):
                     continue
             next_beams.append((tokens + [token], value, child))

@@ -91,7 +91,7 @@ class Scorer:
     def logprob(self, prompt: str, completion: str) -> float:
         """log p(completion | prompt), summed over the completion's tokens."""
         prompt_ids, full = self._ids(prompt), self._ids(prompt + completion)
-        start = _common_prefix(prompt_ids, full)  # BPE may merge across the boundary
+        start = _common_prefix(prompt_ids, full)  # a tokenizer may merge across the boundary (a syllable one does not)
         full = full[: self.context]
         if start == 0:
             start = 1

@@ -63,16 +63,16 @@ class Runtime:
             # A local path's resolve() is a few system calls, once per watch interval.
             if serving is None or Path(serving.path).resolve() == current:  # noqa: ASYNC240
                 return None
-            try:  # a directory gone, or a model the engine refuses: say so once and keep serving
-                require_syllable_level(read_model_info(serving.path))
-            except ModelDirError as exc:
+            if self._refused != serving.version:
+                log.info("serving model changed to %s (%s)", serving.version, serving.path)
+            try:  # a backend reads the directory, the engine refuses a model it cannot drive; nothing loads first
+                backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())
+                return await self.engine.swap(backend)
+            except ModelDirError as exc:  # a directory gone, or not syllable-level: say so once, keep serving
                 if self._refused != serving.version:
                     self._refused = serving.version
                     log.warning("cannot serve model %s, %s keeps serving: %s", serving.version, current.name, exc)
                 return None
-            log.info("serving model changed to %s (%s)", serving.version, serving.path)
-            backend = create_backend(self.settings.backend, serving.path, **self.settings.backend_options())
-            return await self.engine.swap(backend)
 
     async def watch_serving_model(self) -> None:
         """Follow the serving model recorded in the store (set by another process)."""

@@ -8,6 +8,7 @@ import sys
 from bot.config import Settings
 from bot.console import handle_line
 from bot.runtime import open_runtime
+from tests.helpers import core_settings
 
 
 async def test_running_bot_follows_the_serving_model(tiny_model_dir, tiny_model_dir_b, tmp_path):
@@ -57,7 +58,7 @@ async def test_watcher_keeps_serving_when_the_recorded_model_cannot_be_served(
     tiny_model_dir, tiny_bpe_model_dir, tmp_path, caplog
 ):
     """Another process recorded a model this bot refuses: one warning, no traceback, the same model serves."""
-    settings = Settings(THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db", THO_MODEL_WATCH_SECONDS=0)
+    settings = core_settings(tiny_model_dir, tmp_path)
     caplog.set_level(logging.INFO, logger="bot")
     async with open_runtime(settings) as rt:
         await rt.store.record_model_version("tiny-bpe", str(tiny_bpe_model_dir), status="serving")

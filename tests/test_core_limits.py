@@ -12,14 +12,9 @@ from bot.config import Settings
 from bot.console import handle_line
 from bot.core import SETTING_NAMES, RateLimiter, example_value, parse_setting
 from bot.runtime import open_runtime
+from tests.helpers import core_settings
 
 OPENING = "Mùa thu lá vàng rơi"
-
-
-def core_settings(model_dir, tmp_path, **extra) -> Settings:
-    """A tiny model, a fresh database, a generous rate limit, no model watcher."""
-    values = {"THO_MODEL": model_dir, "THO_DB": tmp_path / "tho.db", "THO_POEMS_PER_MINUTE": 100}
-    return Settings(_env_file=None, THO_MODEL_WATCH_SECONDS=0, **{**values, **extra})
 
 
 @pytest.fixture

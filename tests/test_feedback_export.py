@@ -160,11 +160,11 @@ async def test_deleting_a_user_deletes_their_regenerations(tmp_path):
 async def test_poems_of_a_syllable_level_model_are_exported_in_its_spelling(tmp_path, tiny_model_dir):
     """The bot stores a syllable-level model's prompt in that model's spelling ("<|5chu|>mùa thu ... \\n"):
     the export must write the poem the same way, or no rated poem of the shipped model could be learnt from."""
-    from bot.config import Settings
     from bot.runtime import open_runtime
     from engine.syllable_text import codec_for_model
+    from tests.helpers import core_settings
 
-    settings = Settings(_env_file=None, THO_MODEL=tiny_model_dir, THO_DB=tmp_path / "tho.db", THO_POEMS_PER_MINUTE=100)
+    settings = core_settings(tiny_model_dir, tmp_path)
     async with open_runtime(settings, watch=False) as rt:
         liked = await rt.core.tho("tg:1", "Mùa thu lá vàng rơi")
         disliked = await rt.core.tho("tg:2", "Mùa thu lá vàng rơi")

@@ -64,13 +64,24 @@ def test_evaluation_sweep_and_samples_each_get_their_section(model_dir):
     sweep = {
         "openings": 12,
         "chosen": {**settings, "candidates": 2},
-        "grid": [{"settings": settings, "total": 0.9, "distinct_2": 0.8, "perplexity": 40.0, "score": 0.7}],
+        "real": {"distinct_2": 0.888, "known_bigrams": 0.875},
+        "grid": [
+            {
+                "settings": settings,
+                "total": 0.9,
+                "distinct_2": 0.8,
+                "known_bigrams": 0.91,
+                "discriminator": 0.7,
+                "score": 0.7,
+            }
+        ],
         "candidates": [{"candidates": 2, "total": 0.95, "p50_s": 0.3}],
     }
     (model_dir / "sweep.json").write_text(json.dumps(sweep), encoding="utf-8")
     card = write_card(model_dir).read_text(encoding="utf-8")
     assert "## Evaluation\n\nTargets: checker total ≥ 0.9" in card and "| 5chu | 0.950 |\n\n*Constrained*" in card
     assert '`{"temperature": 0.9, "top_k": 40' in card
-    assert "| 0.9 | 40 | 0.95 | 1.1 | 0 | 0.900 | 0.800 | 40.0 | 0.0% | 0.700 |\n\n| candidates |" in card
+    assert "(real distinct-2 0.888, known bigrams\n0.875)" in card
+    assert "| 0.9 | 40 | 0.95 | 1.1 | 0 | 0.900 | 0.800 | 91.0% | 0.700 | 0.700 |\n\n| candidates |" in card
     assert "| 2 | 0.950 | 0.3 |\n" in card
     assert "**5 chữ** — opening: *Mùa thu lá vàng rơi*\n\n> Mùa thu lá vàng rơi  \n> Gió đưa hương" in card

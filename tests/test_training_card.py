@@ -81,7 +81,21 @@ def test_evaluation_sweep_and_samples_each_get_their_section(model_dir):
     card = write_card(model_dir).read_text(encoding="utf-8")
     assert "## Evaluation\n\nTargets: checker total ≥ 0.9" in card and "| 5chu | 0.950 |\n\n*Constrained*" in card
     assert '`{"temperature": 0.9, "top_k": 40' in card
-    assert "(real distinct-2 0.888, known bigrams\n0.875)" in card
+    assert "(real distinct-2\n0.888, known bigrams 87.5%)" in card
     assert "| 0.9 | 40 | 0.95 | 1.1 | 0 | 0.900 | 0.800 | 91.0% | 0.700 | 0.700 |\n\n| candidates |" in card
     assert "| 2 | 0.950 | 0.3 |\n" in card
     assert "**5 chữ** — opening: *Mùa thu lá vàng rơi*\n\n> Mùa thu lá vàng rơi  \n> Gió đưa hương" in card
+
+
+def test_a_sweep_from_before_the_realism_score_still_gets_its_section(model_dir):
+    settings = {"temperature": 0.9, "top_k": 40, "top_p": 0.95, "repetition_penalty": 1.1, "no_repeat_ngram_size": 0}
+    sweep = {
+        "openings": 20,
+        "chosen": settings,
+        "grid": [{"settings": settings, "total": 0.9, "distinct_2": 0.8, "perplexity": 40.0, "score": 0.7}],
+        "candidates": [],
+    }
+    (model_dir / "sweep.json").write_text(json.dumps(sweep), encoding="utf-8")
+    card = write_card(model_dir).read_text(encoding="utf-8")
+    assert "(real distinct-2\n–, known bigrams –)" in card
+    assert "| 0.9 | 40 | 0.95 | 1.1 | 0 | 0.900 | 0.800 | – | – | 0.700 |\n" in card

@@ -108,9 +108,10 @@ SWEEP = """\
 ## Default sampling settings
 
 Chosen by `python -m training sweep` on {openings} validation-split openings (5 chữ and lục bát): `{chosen}`.
-Score = 0.4 × checker total + 0.2 × min(1, distinct-2 / real) + 0.2 × (1 − |known bigrams − real| / real) + 0.2 ×
-min(1, 2 × (1 − discriminator)), each against the same poems' real lines 2-4 (real distinct-2 {real_d2}, known bigrams
-{real_kb}); candidates (best-of-n) the smallest within 0.01 of the best total under the latency budget.
+Score = 0.4 × checker total + 0.2 × min(1, distinct-2 / real) + 0.2 × max(0, 1 − |known bigrams − real| / real) +
+0.2 × min(1, 2 × (1 − discriminator)), the last three against the same poems' real lines 2-4 (real distinct-2
+{real_d2}, known bigrams {real_kb}); candidates (best-of-n) the smallest within 0.01 of the best total under the
+latency budget.
 
 | temperature | top-k | top-p | repetition penalty | no-repeat n-gram | total | distinct-2 | known bigrams | discriminator | score |
 | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |
@@ -122,7 +123,7 @@ min(1, 2 × (1 − discriminator)), each against the same poems' real lines 2-4 
 
 GRID_ROW = (
     "| {s[temperature]} | {s[top_k]} | {s[top_p]} | {s[repetition_penalty]} | {s[no_repeat_ngram_size]} "
-    "| {r[total]:.3f} | {r[distinct_2]:.3f} | {known:.1f}% | {r[discriminator]:.3f} | {r[score]:.3f} |\n"
+    "| {r[total]:.3f} | {r[distinct_2]:.3f} | {known} | {disc} | {r[score]:.3f} |\n"
 )
 
 CANDIDATES_ROW = "| {candidates} | {total:.3f} | {p50_s} |\n"
@@ -262,10 +263,13 @@ def _sweep_section(sweep: dict) -> str:
     return SWEEP.format(
         openings=sweep.get("openings"),
         chosen=json.dumps(sweep.get("chosen")),
-        real_d2=sweep.get("real", {}).get("distinct_2"),
-        real_kb=sweep.get("real", {}).get("known_bigrams"),
+        real_d2=_fmt(sweep.get("real", {}).get("distinct_2")),
+        real_kb=_percent(sweep.get("real", {}).get("known_bigrams")),
         grid="".join(
-            GRID_ROW.format(s=r["settings"], r=r, known=100 * r["known_bigrams"]) for r in sweep.get("grid", [])
+            GRID_ROW.format(
+                s=r["settings"], r=r, known=_percent(r.get("known_bigrams")), disc=_fmt(r.get("discriminator"))
+            )
+            for r in sweep.get("grid", [])
         ),
         candidates="".join(CANDIDATES_ROW.format(**r) for r in sweep.get("candidates", [])),
     )
@@ -275,5 +279,12 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def _percent(x) -> str:
+    """A share as a percentage; '–' where an older sweep.json lacks the figure."""
+    return f"{100 * x:.1f}%" if isinstance(x, float) else "–"
+
+
 def _fmt(x) -> str:
+    if x is None:
+        return "–"
     return f"{x:.3f}" if isinstance(x, float) else str(x)

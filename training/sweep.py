@@ -1,6 +1,6 @@
 """Sampling sweep: choose the model directory's default sampling settings (generation_config.json).
 
-    python -m training sweep --model models/tho-gpt2-cpu [--n-openings 10]
+    python -m training sweep --model models/tho-gpt2-syl-r4 [--n-openings 50]   # 14 settings x 100 poems: minutes
 
 Each combination of temperature / top-k / top-p / repetition penalty /
 no-repeat n-gram size writes poems, with the decoding constraint, from
@@ -10,7 +10,7 @@ lines 2-4. A combination scores
 
     0.4 * checker total + 0.2 * variety + 0.2 * familiarity + 0.2 * indistinguishability
     variety              = min(1, distinct-2 / the real lines' distinct-2)
-    familiarity          = 1 - |known bigrams - the real lines' known bigrams| / the real lines' known bigrams
+    familiarity          = max(0, 1 - |known bigrams - the real lines' known bigrams| / the real lines' known bigrams)
     indistinguishability = min(1, 2 * (1 - discriminator accuracy))
 
 The checker rewards form; the other three reward text whose statistics are a
@@ -63,6 +63,7 @@ GRID: tuple[tuple[float, int, float, float, int], ...] = (
     (1.1, 0, 0.95, 1.0, 0),
 )
 CANDIDATES = (1, 2, 4)
+MIN_OPENINGS = 5  # per form: the discriminator's five cross-validation folds need five of each
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,6 +106,8 @@ def sweep(
     t0 = time.perf_counter()
     training_lines = training_line_set(read_split(data_dir / "train.jsonl"))
     by_form = openings(read_split(data_dir / "validation.jsonl"), training_lines, SWEEP_FORMS, n_openings)
+    if min(len(v) for v in by_form.values()) < MIN_OPENINGS:
+        raise ValueError(f"the sweep needs at least {MIN_OPENINGS} openings per form (the discriminator's folds)")
     items = [o for f in SWEEP_FORMS for o in by_form[f]]
     real = RealLines([list(o.reference) for o in items], metrics.bigrams_of(training_lines))
     rows = [_grid_row(model_dir, items, settings_of(combo), threads, real) for combo in grid]
@@ -147,8 +150,8 @@ def realism_score(
     total: float, distinct_2: float, known_bigrams: float, discriminator: float, real: RealLines
 ) -> float:
     """The sweep's score (module docstring): form, then how close the written lines' statistics are to real ones."""
-    variety = min(1.0, distinct_2 / real.distinct_2)
-    familiarity = max(0.0, 1 - abs(known_bigrams - real.known_bigrams) / real.known_bigrams)
+    variety = min(1.0, distinct_2 / max(real.distinct_2, 1e-9))
+    familiarity = max(0.0, 1 - abs(known_bigrams - real.known_bigrams) / max(real.known_bigrams, 1e-9))
     indistinguishability = min(1.0, 2 * (1 - discriminator))
     return 0.4 * total + 0.2 * variety + 0.2 * familiarity + 0.2 * indistinguishability
 

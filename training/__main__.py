@@ -11,6 +11,7 @@ Usage (each step reads the previous one's output under --work, default build/):
     python -m training card      --model models/tho-gpt2-cpu
     python -m training openings  [--per-form 100]          # test-split openings for python -m engine generate
     python -m training nonwords  build/poems.jsonl         # generated syllables outside the vocabulary
+    python -m training realism   build/poems.jsonl         # those poems' lines 2-4 against the real ones
     python -m training feedback export|run|simulate ...   (learning from ratings: training/feedback/)
 
 `data` writes build/data/{train,validation,test}.jsonl (cleaned poems; these
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("poems", type=Path, help="the output of python -m engine generate")
     p.add_argument("--tokenizer", type=Path, default=None, help="default: <work>/tokenizer")
 
+    p = sub.add_parser("realism", help="written lines 2-4 against the real ones: discriminator, distinct-2, bigrams")
+    p.add_argument("poems", type=Path, help="the output of python -m engine generate for `openings`")
+    p.add_argument("--data", type=Path, default=None, help="data directory (default: <work>/data)")
+
     p = sub.add_parser("card", help="write the model card README.md")
     p.add_argument("--model", type=Path, required=True)
 
@@ -122,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.nonwords import count_nonwords
 
         count_nonwords(args.poems, args.tokenizer or args.work / "tokenizer")
+    elif args.command == "realism":
+        from training.realism import realism_report
+
+        realism_report(args.poems, args.data or args.work / "data")
     elif args.command == "card":
         from training.card import write_card
 

@@ -133,12 +133,9 @@ async def generate_eval(
     for form, items in by_form.items():  # the same figures for the poems' real lines 2-4
         real = [list(i.reference) for i in items]
         if real:
-            flat = [ln for r in real for ln in r]
             results["real"][form] = {
                 "n": len(real),
-                "distinct_2": round(metrics.distinct_n(real, 2), 4),
-                "copy_rate": round(metrics.copy_rate(flat, training_lines), 4),
-                "known_bigrams": round(metrics.known_bigram_rate(flat, bigrams), 4),
+                **metrics.line_figures(real, training_lines, bigrams),
                 **{
                     k: round(sum(check([i.line, *i.reference], form).as_dict()[k] for i in items) / len(items), 4)
                     for k in ("length", "tone", "rhyme", "total")

@@ -105,6 +105,16 @@ def known_bigram_rate(lines: Iterable[str], known: set[tuple[str, str]]) -> floa
     return sum(p in known for p in pairs) / len(pairs) if pairs else 0.0
 
 
+def line_figures(poems: list[list[str]], training_lines: set[str], bigrams: set[tuple[str, str]]) -> dict:
+    """distinct-2, known-bigram rate and copy rate of poems' lines, for written and real lines alike."""
+    flat = [ln for lines in poems for ln in lines]
+    return {
+        "distinct_2": round(distinct_n(poems, 2), 4),
+        "known_bigrams": round(known_bigram_rate(flat, bigrams), 4),
+        "copy_rate": round(copy_rate(flat, training_lines), 4),
+    }
+
+
 def discriminator_accuracy(generated: list[str], real: list[str], folds: int = 5, seed: int = 0) -> float:
     """Cross-validated accuracy of a logistic regression on syllable uni- and bigrams telling
     generated continuations from real ones (0.5: their statistics cannot be told apart)."""

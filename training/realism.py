@@ -37,19 +37,11 @@ def realism_report(poems_path: Path, data_dir: Path) -> dict:
             real.append(match)
     bigrams = metrics.bigrams_of(training_lines)
 
-    def figures(side: list[list[str]]) -> dict:
-        flat = [ln for lines in side for ln in lines]
-        return {
-            "distinct_2": round(metrics.distinct_n(side, 2), 4),
-            "known_bigrams": round(metrics.known_bigram_rate(flat, bigrams), 4),
-            "copy_rate": round(metrics.copy_rate(flat, training_lines), 4),
-        }
-
     report = {
         "poems": len(poems),
         "matched": len(written),
-        "written": figures(written),
-        "real": figures(real),
+        "written": metrics.line_figures(written, training_lines, bigrams),
+        "real": metrics.line_figures(real, training_lines, bigrams),
         "discriminator": round(
             metrics.discriminator_accuracy(["\n".join(w) for w in written], ["\n".join(r) for r in real]), 4
         ),

@@ -120,6 +120,28 @@ def test_init_from_goes_on_from_a_model_directory(trained, tmp_path):
     assert (out / "tokenizer.json").read_bytes() == (model / "tokenizer.json").read_bytes()
 
 
+def test_dropout_is_set_for_the_run_and_written_down(trained, tmp_path):
+    """`--dropout 0` for a run that goes on from a model: the saved config, the recorded
+    hyperparameters and the card all say 0, where the model before had GPT-2's 0.1."""
+    work, model = trained
+    assert json.loads((model / "config.json").read_text())["resid_pdrop"] == 0.1
+    out = tmp_path / "no-dropout"
+    flags = f"--init-from {model} --max-steps 2 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1 --dropout 0"
+    assert train(work, out, flags) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["embd_pdrop"], config["attn_pdrop"], config["resid_pdrop"]) == (0.0, 0.0, 0.0)
+    assert read_model_info(out).metadata["hyperparameters"]["dropout"] == 0.0
+    assert main(["card", "--model", str(out)]) == 0
+    assert "dropout 0." in (out / "README.md").read_text()
+
+
+def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):
+    work, model = trained
+    with pytest.raises(SystemExit, match=r"--dropout must be in \[0, 1\)"):
+        train(work, tmp_path / "bad", f"--init-from {model} --max-steps 2 --dropout 1.5")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_init_from_refuses_a_checkpoint_it_could_not_serve(trained, tmp_path):
     """A GPT-2 over a byte-level BPE could be trained but never served: refused before training."""
     work, _ = trained

@@ -78,8 +78,8 @@ python -m training card --model {model_dir}
 ```
 
 AdamW (β = 0.9, 0.95, weight decay {weight_decay}), learning rate {lr} with {warmup} warm-up steps and cosine decay
-to {min_lr} over the time budget, {batch_size} × {grad_accum} rows of {block} tokens per step. Final validation loss
-{validation_loss}.
+to {min_lr} over the time budget, {batch_size} × {grad_accum} rows of {block} tokens per step, dropout {dropout}.
+Final validation loss {validation_loss}.
 
 ![loss curve](loss.png)
 
@@ -250,8 +250,16 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         command=meta.get("command", "python -m training train ..."),
         model_dir=model_dir,
         validation_loss=_fmt(meta.get("validation_loss")),
+        dropout=_dropout(model_dir),
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )
+
+
+def _dropout(model_dir: Path) -> str:
+    """The last run's dropout, as the saved config has it (`train --dropout` writes it there)."""
+    config = model_dir / "config.json"
+    p = json.loads(config.read_text(encoding="utf-8")).get("resid_pdrop") if config.is_file() else None
+    return "–" if p is None else f"{p:g}"
 
 
 def _evaluation_section(model_dir: Path) -> str:

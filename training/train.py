@@ -62,6 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--compile", action="store_true", help="torch.compile the forward pass (README: when it pays)")
+    p.add_argument(
+        "--dropout",
+        type=float,
+        help="dropout of embeddings, attention and residuals for this run (default: the model's own, 0.1)",
+    )
 
 
 def lr_at(progress: float, step: int, args) -> float:
@@ -170,7 +175,7 @@ def plot_runs(model_dir: Path, current: dict | None = None) -> None:
 
 CHECKPOINT = "ckpt.pt"  # in build/runs/<out name>/, what --resume reads
 # the flags tho_model.json records under "hyperparameters" (the model card reads them)
-HYPERPARAMETERS = "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed".split()
+HYPERPARAMETERS = "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed dropout".split()
 
 
 @dataclass
@@ -214,6 +219,8 @@ def run(args) -> Path:
 
 def setup(args) -> Run:
     """Model and tokenizer, the encoded data, the optimizer, and the checkpoint's state with --resume."""
+    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
+        raise SystemExit(f"--dropout must be in [0, 1), not {args.dropout}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -226,6 +233,8 @@ def setup(args) -> Run:
     amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
 
     model, tokenizer = _model_and_tokenizer(args, tokenizer_dir)
+    if args.dropout is not None:
+        set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
     train_poems, train_examples, val_blocks = _data(data_dir, tokenizer, block, args.limit_poems)
     n_params = sum(p.numel() for p in model.parameters())
@@ -270,6 +279,16 @@ def _model_and_tokenizer(args, tokenizer_dir: Path):
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     return build_model(args.config, tokenizer), tokenizer
+
+
+def set_dropout(model: torch.nn.Module, p: float) -> None:
+    """Every dropout of the model, and its config (so the saved model says so). A small model that
+    has seen its data several times may learn faster with less of it (README, "Training")."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    for key in ("embd_pdrop", "attn_pdrop", "resid_pdrop"):
+        setattr(model.config, key, p)
 
 
 def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None):

@@ -331,17 +331,7 @@ class _Batch:
         s = row.req.job.settings
         if s.strategy == "greedy":
             return int(torch.argmax(logits))
-        logits = logits / float(s.temperature)
-        if s.top_k and s.top_k < logits.shape[0]:
-            kth = torch.topk(logits, int(s.top_k)).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        if s.top_p is not None and s.top_p < 1.0:
-            sorted_logits, order = torch.sort(logits, descending=True)
-            cumulative = torch.softmax(sorted_logits, -1).cumsum(-1)
-            cut = cumulative - torch.softmax(sorted_logits, -1) > float(s.top_p)  # keep the first token always
-            logits = logits.masked_fill(torch.zeros_like(cut).scatter(0, order, cut), float("-inf"))
-        probs = torch.softmax(logits, -1)
-        return int(torch.multinomial(probs, 1, generator=row.generator))
+        return sample_token(logits, float(s.temperature), s.top_k, s.top_p, row.generator)
 
     def _accept(self, row: _Row, token: int) -> None:
         b = self.b
@@ -477,6 +467,37 @@ class _Batch:
         self.cache = out.past_key_values
         self.next_pos = self.next_pos + 1
         self.logits = out.logits[:, -1, :].float()
+
+
+NUCLEUS_FIRST_LOOK = 1024  # tokens the top-p cut looks at first; it looks at all only when these hold too little
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None, generator) -> int:
+    """One token drawn from softmax(logits / temperature), cut to the top k and to the top-p nucleus
+    (the smallest set of most likely tokens whose probability reaches top_p). A -inf logit (what
+    the form forbids) is never drawn.
+
+    Why not sort the whole vocabulary and call torch.multinomial: on this CPU those two took
+    ~1.7 ms and ~0.9 ms per call over 6.5k tokens (a 2,000-call loop), a tenth of a decoding step. The
+    nucleus is found with topk (a full sort only when 1,024 tokens hold less than top_p) and the
+    draw is one uniform number looked up in the cumulative probabilities: the same distribution.
+    """
+    allowed = torch.isfinite(logits).nonzero().squeeze(1)
+    scaled = logits[allowed] / temperature
+    if top_k and top_k < len(scaled):
+        keep = scaled >= torch.topk(scaled, int(top_k)).values[-1]
+        allowed, scaled = allowed[keep], scaled[keep]
+    probs = torch.softmax(scaled, -1)
+    if top_p is not None and top_p < 1.0:
+        top = torch.topk(probs, min(len(probs), NUCLEUS_FIRST_LOOK))
+        if len(top.values) < len(probs) and float(top.values.sum()) <= top_p:
+            top = torch.sort(probs, descending=True)
+        mass_before = top.values.cumsum(0) - top.values  # the most likely token is always kept
+        keep = top.indices[mass_before <= top_p]
+        allowed, probs = allowed[keep], probs[keep]
+    cdf = probs.cumsum(0)
+    u = torch.rand(1, generator=generator) * cdf[-1]
+    return int(allowed[torch.searchsorted(cdf, u, right=True).clamp(max=len(cdf) - 1)])
 
 
 def _left_pad(t: torch.Tensor, width: int, dim: int = 1) -> torch.Tensor:

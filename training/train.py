@@ -1,7 +1,7 @@
 """Train a GPT-2 on the poems (from scratch, or fine-tuning a local checkpoint) and write a model directory.
 
     python -m training train --config cpu --out models/tho-gpt2-cpu --max-minutes 70
-    python -m training train --out models/tho-gpt2-syl-r6 --init-from models/tho-gpt2-syl-r5 --dropout 0   # go on training
+    python -m training train --out models/tho-gpt2-syl-r6 --init-from models/tho-gpt2-syl-r5 --dropout 0
     python -m training train ... --resume        # go on from build/runs/<out name>/ckpt.pt
 
 A plain PyTorch loop, nanoGPT style: packed blocks of tokens, AdamW, linear

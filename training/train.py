@@ -233,6 +233,7 @@ def setup(args) -> Run:
     amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
 
     model, tokenizer = _model_and_tokenizer(args, tokenizer_dir)
+    _keep_sampling_defaults(args)
     if args.dropout is not None:
         set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
@@ -281,9 +282,18 @@ def _model_and_tokenizer(args, tokenizer_dir: Path):
     return build_model(args.config, tokenizer), tokenizer
 
 
+def _keep_sampling_defaults(args) -> None:
+    """A run that goes on from a model keeps that model's sweep-chosen sampling defaults
+    (generation_config.json; `export` keeps what the output directory already has)."""
+    source = Path(args.init_from) / "generation_config.json" if args.init_from else None
+    if source and source.is_file() and not (args.out / "generation_config.json").is_file():
+        args.out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, args.out / "generation_config.json")
+
+
 def set_dropout(model: torch.nn.Module, p: float) -> None:
     """Every dropout of the model, and its config (so the saved model says so). A small model that
-    has seen its data several times may learn faster with less of it (README, "Training")."""
+    has seen its data several times may learn faster with less of it (README, "The model and training")."""
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = p

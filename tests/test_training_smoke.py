@@ -142,6 +142,41 @@ def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_sound_embeddings_are_trained_and_served_as_a_plain_gpt2(trained, tmp_path):
+    """`--sound-embeddings`: the rhyme-key and tone vectors are trained (and kept across --resume), and the
+    saved model directory, a plain GPT-2 the engine loads, gives the trained model's own next-syllable scores."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from training.model import load_for_finetuning
+    from training.sound_embeddings import add_sound_embeddings
+
+    work, model = trained
+    out = tmp_path / "sound"
+    flags = (
+        f"--init-from {model} --max-steps 3 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1 --save-every 3"
+    )
+    assert train(work, out, flags + " --sound-embeddings") == 0
+    ckpt = torch.load(work / "runs" / out.name / "ckpt.pt", weights_only=False)
+    keys = ckpt["model"]["transformer.wte.parametrizations.weight.0.key"]
+    assert keys[0].abs().max() == 0 and keys[1:].abs().max() > 0  # row 0: not a syllable, nothing added
+    assert read_model_info(out).metadata["hyperparameters"]["sound_embeddings"] is True
+
+    trained_model, tokenizer = load_for_finetuning(model)
+    add_sound_embeddings(trained_model, tokenizer)
+    trained_model.load_state_dict(ckpt["model"])
+    served = GPT2LMHeadModel.from_pretrained(str(out), local_files_only=True, dtype=torch.float32)
+    assert served.lm_head.weight is served.transformer.wte.weight
+    ids = tokenizer("<|5chu|>gió thổi qua sông\n", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        want, got = trained_model.eval()(input_ids=ids).logits, served.eval()(input_ids=ids).logits
+    assert torch.allclose(want, got, atol=2e-2)  # fp16 shards
+    assert want.argmax(-1).tolist() == got.argmax(-1).tolist()
+
+    assert train(work, out, flags.replace("--max-steps 3", "--max-steps 5") + " --sound-embeddings --resume") == 0
+    assert read_model_info(out).metadata["steps"] == 5
+
+
 def test_init_from_refuses_a_checkpoint_it_could_not_serve(trained, tmp_path):
     """A GPT-2 over a byte-level BPE could be trained but never served: refused before training."""
     work, _ = trained

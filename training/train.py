@@ -3,6 +3,7 @@
     python -m training train --config cpu --out models/tho-gpt2-cpu --max-minutes 70
     python -m training train --out models/tho-gpt2-syl-r6 --init-from models/tho-gpt2-syl-r5 --dropout 0
     python -m training train ... --resume        # go on from build/runs/<out name>/ckpt.pt
+    python -m training train ... --sound-embeddings   # shared rhyme and tone vectors (sound_embeddings.py)
 
 A plain PyTorch loop, nanoGPT style: packed blocks of tokens, AdamW, linear
 warm-up then cosine decay, gradient accumulation, bf16 autocast on a GPU.
@@ -36,6 +37,7 @@ from engine.model_dir import ModelDirError, write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
 from training.dataset import encode, example_texts, pack
 from training.model import CONFIGS, build_model, load_for_finetuning
+from training.sound_embeddings import add_sound_embeddings, plain_state_dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dropout",
         type=float,
         help="dropout of embeddings, attention and residuals for this run (default: the model's own, 0.1)",
+    )
+    p.add_argument(
+        "--sound-embeddings",
+        action="store_true",
+        help="train shared rhyme-key and tone vectors into the syllable embeddings (training/sound_embeddings.py)",
     )
 
 
@@ -99,7 +106,7 @@ def export(model, tokenizer, out: Path, version: str, metadata: dict) -> None:
     gen_path = out / "generation_config.json"
     kept = gen_path.read_text(encoding="utf-8") if gen_path.is_file() else None  # the sweep's choice survives
     half = type(model)(model.config)
-    half.load_state_dict(model.state_dict())
+    half.load_state_dict(plain_state_dict(model))
     half = half.half()
     half.save_pretrained(out, max_shard_size="15MB", safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -175,7 +182,9 @@ def plot_runs(model_dir: Path, current: dict | None = None) -> None:
 
 CHECKPOINT = "ckpt.pt"  # in build/runs/<out name>/, what --resume reads
 # the flags tho_model.json records under "hyperparameters" (the model card reads them)
-HYPERPARAMETERS = "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed dropout".split()
+HYPERPARAMETERS = (
+    "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed dropout sound_embeddings"
+).split()
 
 
 @dataclass
@@ -238,7 +247,9 @@ def setup(args) -> Run:
         set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
     train_poems, train_examples, val_blocks = _data(data_dir, tokenizer, block, args.limit_poems)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())  # as saved: the sound vectors fold into the embedding
+    if args.sound_embeddings:
+        add_sound_embeddings(model, tokenizer)
     print(
         f"model: {args.config if not args.init_from else args.init_from}, {n_params / 1e6:.1f}M parameters, "
         f"device {device}"

@@ -120,6 +120,22 @@ def test_init_from_goes_on_from_a_model_directory(trained, tmp_path):
     assert (out / "tokenizer.json").read_bytes() == (model / "tokenizer.json").read_bytes()
 
 
+def test_init_from_keeps_the_source_models_sampling_defaults(trained, tmp_path):
+    """The sweep's choice (generation_config.json) goes on with the weights: a user of the new model gets
+    the temperature the old one was tuned to, not GPT-2's."""
+    import shutil
+
+    work, model = trained
+    source = tmp_path / "swept"
+    shutil.copytree(model, source)
+    chosen = {"temperature": 0.85, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.05, "do_sample": True}
+    (source / "generation_config.json").write_text(json.dumps(chosen), encoding="utf-8")
+    out = tmp_path / "tuned"
+    assert train(work, out, f"--init-from {source} --max-steps 2 --batch-size 2 --grad-accum 1 --warmup 1") == 0
+    kept = json.loads((out / "generation_config.json").read_text())
+    assert {k: kept[k] for k in chosen} == chosen
+
+
 def test_dropout_is_set_for_the_run_and_written_down(trained, tmp_path):
     """`--dropout 0` for a run that goes on from a model: the saved config, the recorded
     hyperparameters and the card all say 0, where the model before had GPT-2's 0.1."""

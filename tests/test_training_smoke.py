@@ -174,9 +174,10 @@ def test_sound_embeddings_are_trained_and_served_as_a_plain_gpt2(trained, tmp_pa
     )
     assert train(work, out, flags + " --sound-embeddings") == 0
     ckpt = torch.load(work / "runs" / out.name / "ckpt.pt", weights_only=False)
-    keys = ckpt["model"]["transformer.wte.parametrizations.weight.0.key"]
-    assert keys[0].abs().max() == 0 and keys[1:].abs().max() > 0  # row 0: not a syllable, nothing added
+    assert ckpt["model"]["transformer.wte.parametrizations.weight.0.key"].abs().max() > 0
     assert read_model_info(out).metadata["hyperparameters"]["sound_embeddings"] is True
+    assert main(["card", "--model", str(out)]) == 0
+    assert "--sound-embeddings" in (out / "README.md").read_text()
 
     trained_model, tokenizer = load_for_finetuning(model)
     add_sound_embeddings(trained_model, tokenizer)
@@ -188,6 +189,14 @@ def test_sound_embeddings_are_trained_and_served_as_a_plain_gpt2(trained, tmp_pa
         want, got = trained_model.eval()(input_ids=ids).logits, served.eval()(input_ids=ids).logits
     assert torch.allclose(want, got, atol=2e-2)  # fp16 shards
     assert want.argmax(-1).tolist() == got.argmax(-1).tolist()
+    # line breaks, punctuation and special tokens get nothing added: their rows are the raw trained ones
+    not_syllables = ckpt["model"]["transformer.wte.parametrizations.weight.0.key_of"] == 0
+    raw = ckpt["model"]["transformer.wte.parametrizations.weight.original"]
+    assert not_syllables.any() and not not_syllables.all()
+    assert torch.allclose(served.transformer.wte.weight[not_syllables], raw[not_syllables].half().float())
+
+    with pytest.raises(SystemExit, match="trained with --sound-embeddings"):
+        train(work, out, flags.replace("--max-steps 3", "--max-steps 5") + " --resume")
 
     assert train(work, out, flags.replace("--max-steps 3", "--max-steps 5") + " --sound-embeddings --resume") == 0
     assert read_model_info(out).metadata["steps"] == 5

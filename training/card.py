@@ -78,7 +78,7 @@ python -m training card --model {model_dir}
 ```
 
 AdamW (β = 0.9, 0.95, weight decay {weight_decay}), learning rate {lr} with {warmup} warm-up steps and cosine decay
-to {min_lr} over the time budget, {batch_size} × {grad_accum} rows of {block} tokens per step, dropout {dropout}.
+to {min_lr} over the time budget, {batch_size} × {grad_accum} rows of {block} tokens per step, dropout {dropout}.{sound}
 Final validation loss {validation_loss}.
 
 ![loss curve](loss.png)
@@ -251,8 +251,15 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         model_dir=model_dir,
         validation_loss=_fmt(meta.get("validation_loss")),
         dropout=_dropout(model_dir),
+        sound=SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "",
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )
+
+
+SOUND_EMBEDDINGS = (
+    "\nThe last run trained shared rhyme-key and tone vectors into the syllable embeddings (`--sound-embeddings`,"
+    " training/sound_embeddings.py), folded into the saved embedding matrix: the saved model is a plain GPT-2."
+)
 
 
 def _dropout(model_dir: Path) -> str:

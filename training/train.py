@@ -343,6 +343,12 @@ def _state(args, run_dir: Path, model, optimizer, device) -> dict:
     ckpt_path = run_dir / CHECKPOINT
     if args.resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        trained_with = bool(ckpt["args"].get("sound_embeddings"))
+        if trained_with != bool(args.sound_embeddings):
+            raise SystemExit(
+                f"--resume: the checkpoint was trained {'with' if trained_with else 'without'} --sound-embeddings;"
+                " resume it the same way"
+            )
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]

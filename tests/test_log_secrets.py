@@ -12,6 +12,8 @@ import asyncio
 import os
 import signal
 import sys
+import warnings
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -41,12 +43,27 @@ def leaked(output: str) -> list[str]:
     return [s for s in secrets if s in output]
 
 
-async def start_bot(mode: str, flags: tuple[str, ...], level: str | None, env: dict[str, str]):
+@dataclass
+class RunningBot:
+    """A bot process and everything it has printed so far, read as it comes: a bot that has to be killed
+    still shows its log (reading only at the end lost it when the read was cut short)."""
+
+    process: asyncio.subprocess.Process
+    output: bytearray = field(default_factory=bytearray)
+    reader: asyncio.Task | None = None
+
+
+async def _collect(bot: RunningBot) -> None:
+    while chunk := await bot.process.stdout.read(65536):
+        bot.output += chunk
+
+
+async def start_bot(mode: str, flags: tuple[str, ...], level: str | None, env: dict[str, str]) -> RunningBot:
     env = {**os.environ, "THO_MODEL_WATCH_SECONDS": "0", "PYTHONUNBUFFERED": "1", **env}
     env.pop("THO_LOG_LEVEL", None)
     if level:
         env["THO_LOG_LEVEL"] = level
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -56,24 +73,33 @@ async def start_bot(mode: str, flags: tuple[str, ...], level: str | None, env: d
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    bot = RunningBot(process)
+    bot.reader = asyncio.create_task(_collect(bot))
+    return bot
 
 
-async def stop_bot(process) -> str:
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)
+async def stop_bot(bot: RunningBot) -> str:
+    """Ctrl-C, as an operator stops it; killed after 60 s (said as a warning: that is not how a bot should stop)."""
+    if bot.process.returncode is None:
+        bot.process.send_signal(signal.SIGINT)
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), 60)
+        await asyncio.wait_for(bot.process.wait(), 60)
     except TimeoutError:
-        process.kill()
-        output, _ = await process.communicate()
-    return output.decode("utf-8", "replace")
+        warnings.warn("the bot did not stop within 60 s of Ctrl-C and was killed", stacklevel=2)
+        bot.process.kill()
+        await bot.process.wait()
+    try:
+        await asyncio.wait_for(bot.reader, 10)
+    except TimeoutError:
+        bot.reader.cancel()
+    return bot.output.decode("utf-8", "replace")
 
 
 @pytest.mark.parametrize("flags,level", LEVELS, ids=lambda v: str(v))
 async def test_telegram_entry_point_logs_no_secret(tmp_path, tiny_model_dir, flags, level):
     fake = FakeTelegram(token=TELEGRAM_TOKEN)
     await fake.start()
-    process = await start_bot(
+    bot = await start_bot(
         "telegram",
         flags,
         level,
@@ -95,7 +121,7 @@ async def test_telegram_entry_point_logs_no_secret(tmp_path, tiny_model_dir, fla
         await fake.wait_for(lambda: len([c for c in fake.calls_of("sendMessage") if c.status == 500]) == 2)
         await fake.wait_for(lambda: fake.sent_to(7)[1:])  # the apology came through after the failures
     finally:
-        output = await stop_bot(process)
+        output = await stop_bot(bot)
         await fake.stop()
     assert not leaked(output), output[-3000:]
     if level in (None, "DEBUG", "INFO"):  # the log did speak: the test would see a token in it
@@ -110,7 +136,7 @@ async def test_telegram_entry_point_logs_no_secret(tmp_path, tiny_model_dir, fla
 async def test_discord_entry_point_logs_no_secret(tmp_path, tiny_model_dir, flags, level):
     fake = LoopbackDiscord()
     await fake.start()
-    process = await start_bot(
+    bot = await start_bot(
         "discord",
         flags,
         level,
@@ -137,7 +163,7 @@ async def test_discord_entry_point_logs_no_secret(tmp_path, tiny_model_dir, flag
             lambda: (fake.messages.get(fake.originals.get(f"token{interaction}", "")) or {}).get("content"), 60
         )
     finally:
-        output = await stop_bot(process)
+        output = await stop_bot(bot)
         await fake.stop()
     assert not leaked(output), output[-3000:]
     if level in (None, "DEBUG", "INFO"):

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from torch.nn.utils import parametrize
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
@@ -96,7 +97,10 @@ def validation_loss(model, blocks: torch.Tensor, batch_size: int, max_batches: i
 
 
 def _loss(model, b: torch.Tensor) -> torch.Tensor:
-    logits = model(input_ids=b[:, :-1]).logits
+    # cached(): with --sound-embeddings the embedding and the tied output layer share one parametrized
+    # matrix; compute it once per forward, not twice (a no-op for a plain model).
+    with parametrize.cached():
+        logits = model(input_ids=b[:, :-1]).logits
     return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1))
 
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from pydantic import ValidationError
@@ -58,7 +59,38 @@ def require_tokens(settings: Settings, mode: str) -> None:
         require_token(settings, field)
 
 
+class Terminated(Exception):
+    """SIGTERM asked the bot to stop (docker stop, systemd, kill)."""
+
+
+def stop_on_sigterm(terminated: list[bool]) -> None:
+    """SIGTERM stops the bot as Ctrl-C does: the main task is cancelled, so the updaters stop, poems in
+    flight end, the engine and the store close in order. Without this, docker stop and systemd killed
+    it on the spot (Python's default action for SIGTERM)."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm() -> None:
+        if not terminated:
+            log.info("SIGTERM: stopping")
+            terminated.append(True)
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+
+
 async def main(args: argparse.Namespace, settings: Settings) -> None:
+    terminated: list[bool] = []
+    stop_on_sigterm(terminated)
+    try:
+        await _main(args, settings)
+    except asyncio.CancelledError:
+        if terminated:
+            raise Terminated from None
+        raise
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> None:
     require_tokens(settings, args.mode)
     if args.mode == "swap":
         if not args.model:
@@ -121,6 +153,9 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        log.info("stopped")
+        return 0
     except Exception:  # never Python's own traceback printer: it would bypass the redactor
         log.critical("the bot stopped on an unexpected error", exc_info=True)
         return 1

@@ -7,8 +7,10 @@ import unicodedata
 
 import pytest
 
+from engine.prompt import format_poem
 from training import metrics
 from training.corpus import CleanPoem, cap_authors, chunks, clean_row, normalise_line, prepare, read_rows, split_of
+from training.dataset import rhyming_stanzas
 
 FIVE = ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"]
 LUCBAT = [
@@ -150,6 +152,14 @@ def test_chunks_are_whole_stanzas_of_at_most_four():
     parts = chunks(poem)
     assert [len(lines) for _, lines in parts] == [16, 4]
     assert all(form == "5chu" for form, _ in parts)
+
+
+def test_rhyming_stanzas_are_the_ones_that_keep_their_forms_rhymes():
+    cheo = ["Bạn bè tôi vừa qua", "Ai còn và ai mất", "Thương tấm áo bà ba", "Tấm khăn rằn phơ phất"]  # ABAB
+    poem = CleanPoem(tuple(FIVE + cheo + FIVE), "5chu", "", "t")  # FIVE: lines 1 and 3 do not rhyme
+    free = CleanPoem(("Một mình", "Đi giữa phố đông", "Chẳng ai", "Hay biết"), "tudo", "", "t")  # no rhyme rule
+    lucbat = CleanPoem(tuple(LUCBAT), "lucbat", "", "t")
+    assert list(rhyming_stanzas([poem, free, lucbat])) == [format_poem("5chu", cheo), format_poem("lucbat", LUCBAT)]
 
 
 def test_metrics():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from transformers import AutoTokenizer
 
 from engine.backends.hf import HFBackend
 from engine.engine import PoemEngine
@@ -16,6 +17,8 @@ from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from tests.tiny_model import sample_poems
 from training.__main__ import main
+from training.corpus import read_split
+from training.dataset import encode, rhyming_stanzas
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +152,24 @@ def test_dropout_is_set_for_the_run_and_written_down(trained, tmp_path):
     assert read_model_info(out).metadata["hyperparameters"]["dropout"] == 0.0
     assert main(["card", "--model", str(out)]) == 0
     assert "dropout 0." in (out / "README.md").read_text()
+
+
+def test_rhyming_stanzas_add_copies_of_the_stanzas_that_rhyme(trained, tmp_path):
+    """`--rhyming-stanzas 3`: the run's examples are the poems' plus three copies of every stanza that keeps
+    its form's rhymes, and the model says so."""
+    work, model = trained
+    poems = read_split(work / "data" / "train.jsonl")
+    tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+    rhyming = encode(list(rhyming_stanzas(poems)), tokenizer)
+    assert rhyming  # the smoke corpus has some
+    flags = f"--init-from {model} --max-steps 1 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1"
+    assert train(work, tmp_path / "plain", flags) == 0
+    assert train(work, tmp_path / "rhyming", flags + " --rhyming-stanzas 3") == 0
+    plain, more = (read_model_info(tmp_path / n).metadata for n in ("plain", "rhyming"))
+    assert more["train_tokens"] - plain["train_tokens"] == 3 * sum(map(len, rhyming))
+    assert (plain["hyperparameters"]["rhyming_stanzas"], more["hyperparameters"]["rhyming_stanzas"]) == (0, 3)
+    with pytest.raises(SystemExit, match="--rhyming-stanzas must be 0 or more"):
+        train(work, tmp_path / "bad", flags + " --rhyming-stanzas -1")
 
 
 def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):

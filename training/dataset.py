@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
+from engine.forms import LINES_PER_STANZA, check, get_form
 from engine.prompt import format_poem
 from engine.syllable_text import SyllableCodec, is_syllable_tokenizer
 from training.corpus import CleanPoem, chunks
@@ -18,6 +19,24 @@ def example_texts(poems: list[CleanPoem]) -> Iterator[str]:
     for poem in poems:
         for form, lines in chunks(poem):
             yield format_poem(form, lines)
+
+
+def rhyming_stanzas(poems: list[CleanPoem]) -> Iterator[str]:
+    """Every stanza of a rhyming form that keeps its form's line lengths and rhyme scheme, as a
+    one-stanza example (engine.forms.check, the default scheme).
+
+    `train --rhyming-stanzas K` adds K copies of these to the examples: few real 5 and 8 chữ stanzas
+    rhyme as the form asks (a quarter of the pairs), so the model, left to itself, rarely does.
+    """
+    for poem in poems:
+        for form, lines in chunks(poem):
+            if get_form(form).weights["rhyme"] == 0:
+                continue
+            for start in range(0, len(lines), LINES_PER_STANZA):
+                stanza = lines[start : start + LINES_PER_STANZA]
+                scores = check(stanza, form, 1)
+                if scores.length == 1.0 and scores.rhyme == 1.0:
+                    yield format_poem(form, stanza)
 
 
 def encode(texts: list[str], tokenizer, batch: int = 2000) -> list[list[int]]:

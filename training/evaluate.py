@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from engine.backends.hf import HFBackend
+from engine.backends.hf import DEFAULT_TORCH_THREADS
 from engine.engine import PoemEngine
 from engine.forms import check
 from engine.model_dir import read_model_info
@@ -35,6 +35,7 @@ from training import metrics
 from training.corpus import read_split
 from training.generate import (
     Opening,
+    eval_backend,
     known_syllables,
     latency,
     openings,
@@ -144,7 +145,7 @@ async def generate_eval(
     samples: dict = {"constrained": {}, "unconstrained": {}}
     for constrained in (True, False):
         mode = "constrained" if constrained else "unconstrained"
-        backend = HFBackend(model_dir, threads=threads)
+        backend = eval_backend(model_dir, threads)
         engine = await PoemEngine.create(backend, constrained=constrained)
         try:
             for form, items in by_form.items():
@@ -204,7 +205,7 @@ def evaluate(
         "generation": results,
         "openings_per_form": {f: len(v) for f, v in by_form.items()},
         "latency_4_lines": lat,
-        "torch_threads": threads or "the HF backend's default",
+        "torch_threads": threads or DEFAULT_TORCH_THREADS,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     (model_dir / "eval.json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.backends.hf import HFBackend
+from engine.backends.hf import DEFAULT_TORCH_THREADS, HFBackend
 from engine.engine import PoemEngine
 from engine.forms import LINES_PER_STANZA, check, label_form
 from engine.request import Poem, PoemRequest
@@ -77,6 +77,13 @@ def score_unconstrained(poem: Poem) -> tuple[list[str], dict]:
     return lines, check(lines, poem.form, poem.stanzas).as_dict()
 
 
+def eval_backend(model_dir: Path, threads: int | None) -> HFBackend:
+    """The HF backend the training tools write with: --threads N, or (0 / None) the thread count the bot
+    serves with. Passing None on to HFBackend would leave torch's own choice (both cores here), which is
+    not what the bot runs: evaluate's and sweep's latency figures measured a setting nobody serves."""
+    return HFBackend(model_dir, threads=threads or DEFAULT_TORCH_THREADS)
+
+
 async def latency(
     model_dir: Path,
     settings: SamplingSettings,
@@ -85,7 +92,7 @@ async def latency(
     threads: int | None = None,
 ) -> dict:
     """Seconds for one 4-line poem for one user (requests one after another): p50 and p90."""
-    backend = HFBackend(model_dir, threads=threads)
+    backend = eval_backend(model_dir, threads)
     engine = await PoemEngine.create(backend)
     try:
         await engine.write(PoemRequest(form_openings[0][1], form=form_openings[0][0], settings=settings))  # warm-up

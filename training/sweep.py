@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from engine.backends.hf import HFBackend
 from engine.engine import PoemEngine
 from engine.request import PoemRequest
 from engine.settings import SamplingSettings
 from training import metrics
 from training.corpus import read_split
-from training.generate import latency, openings, training_line_set, write_all
+from training.generate import eval_backend, latency, openings, training_line_set, write_all
 
 SWEEP_FORMS = ("5chu", "lucbat")
 # (temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
@@ -83,7 +82,7 @@ def settings_of(combo) -> SamplingSettings:
 
 
 async def _write(model_dir: Path, items, settings: SamplingSettings, threads):
-    backend = HFBackend(model_dir, threads=threads)
+    backend = eval_backend(model_dir, threads)
     engine = await PoemEngine.create(backend)
     try:
         reqs = [PoemRequest(o.line, form=o.form, settings=settings.replace(seed=i)) for i, o in enumerate(items)]

@@ -36,7 +36,7 @@ from transformers import PreTrainedTokenizerBase
 
 from engine.model_dir import ModelDirError, write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
-from training.dataset import encode, example_texts, pack
+from training.dataset import encode, example_texts, pack, rhyming_stanzas
 from training.model import CONFIGS, build_model, load_for_finetuning
 from training.sound_embeddings import add_sound_embeddings, plain_state_dict
 
@@ -69,6 +69,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dropout",
         type=float,
         help="dropout of embeddings, attention and residuals for this run (default: the model's own, 0.1)",
+    )
+    p.add_argument(
+        "--rhyming-stanzas",
+        type=int,
+        default=0,
+        metavar="K",
+        help="add K copies of every training stanza that keeps its form's lengths and rhymes (one-stanza examples)",
     )
     p.add_argument(
         "--sound-embeddings",
@@ -187,7 +194,8 @@ def plot_runs(model_dir: Path, current: dict | None = None) -> None:
 CHECKPOINT = "ckpt.pt"  # in build/runs/<out name>/, what --resume reads
 # the flags tho_model.json records under "hyperparameters" (the model card reads them)
 HYPERPARAMETERS = (
-    "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed dropout sound_embeddings"
+    "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed dropout sound_embeddings "
+    "rhyming_stanzas"
 ).split()
 
 
@@ -234,6 +242,8 @@ def setup(args) -> Run:
     """Model and tokenizer, the encoded data, the optimizer, and the checkpoint's state with --resume."""
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
         raise SystemExit(f"--dropout must be in [0, 1), not {args.dropout}")
+    if args.rhyming_stanzas < 0:
+        raise SystemExit(f"--rhyming-stanzas must be 0 or more, not {args.rhyming_stanzas}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -250,7 +260,7 @@ def setup(args) -> Run:
     if args.dropout is not None:
         set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
-    train_poems, train_examples, val_blocks = _data(data_dir, tokenizer, block, args.limit_poems)
+    train_poems, train_examples, val_blocks = _data(data_dir, tokenizer, block, args.limit_poems, args.rhyming_stanzas)
     n_params = sum(p.numel() for p in model.parameters())  # as saved: the sound vectors fold into the embedding
     if args.sound_embeddings:
         add_sound_embeddings(model, tokenizer)
@@ -316,12 +326,17 @@ def set_dropout(model: torch.nn.Module, p: float) -> None:
         setattr(model.config, key, p)
 
 
-def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None):
+def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None, rhyming_copies: int = 0):
     """Training poems, their encoded examples (packed anew each epoch), and the validation blocks."""
     train_poems = read_split(data_dir / "train.jsonl")[:limit_poems]
     val_poems = read_split(data_dir / "validation.jsonl")
     t0 = time.time()
-    train_examples = encode(list(example_texts(train_poems)), tokenizer)
+    texts = list(example_texts(train_poems))
+    if rhyming_copies:
+        extra = list(rhyming_stanzas(train_poems))
+        print(f"--rhyming-stanzas {rhyming_copies}: {len(extra)} stanzas keep their form's rhymes")
+        texts += extra * rhyming_copies
+    train_examples = encode(texts, tokenizer)
     val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "

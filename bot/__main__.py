@@ -71,10 +71,13 @@ def stop_on_sigterm(terminated: list[bool]) -> None:
     loop = asyncio.get_running_loop()
 
     def on_sigterm() -> None:
-        if not terminated:
-            log.info("SIGTERM: stopping")
-            terminated.append(True)
-            task.cancel()
+        # Once stopping (an earlier SIGTERM or Ctrl-C), a second cancel would cut the clean shutdown short;
+        # a shutdown that hangs is ended by the supervisor's SIGKILL (docker, systemd), not by us.
+        if terminated or task.done() or task.cancelling():
+            return
+        log.info("SIGTERM: stopping")
+        terminated.append(True)
+        task.cancel()
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
 

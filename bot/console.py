@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -75,6 +76,30 @@ def save_picture(reply: Reply, folder: Path) -> Path:
     return path
 
 
+async def read_line(stdin: TextIO) -> str:
+    """The next line of stdin, read in a daemon thread. asyncio.to_thread's pool thread would keep a
+    stopping bot (Ctrl-C, SIGTERM) waiting at exit until the user pressed Enter; a daemon thread does not."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def deliver(setter, value) -> None:  # in the loop, if the read is still awaited
+        if not line.done():
+            setter(value)
+
+    def read() -> None:
+        try:
+            result, setter = stdin.readline(), line.set_result
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, setter = exc, line.set_exception
+        try:
+            loop.call_soon_threadsafe(deliver, setter, result)
+        except RuntimeError:  # the loop is closed: the bot has stopped, nobody awaits the line
+            pass
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return await line
+
+
 async def run_console(
     core: Core,
     stdin: TextIO = sys.stdin,
@@ -89,7 +114,7 @@ async def run_console(
         if interactive:
             stdout.write(PROMPT)
             stdout.flush()
-        line = await asyncio.to_thread(stdin.readline)
+        line = await read_line(stdin)
         if not line:
             break
         printer = LinePrinter(stdout) if stream else None

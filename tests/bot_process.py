@@ -26,7 +26,7 @@ async def _collect(bot: RunningBot) -> None:
         bot.output += chunk
 
 
-def _ctrl_c_stops_it() -> None:
+def ctrl_c_stops_it() -> None:
     """In the child: Ctrl-C's default action. A suite started in the background by a non-interactive shell
     (`make test &`) has SIGINT ignored, children inherit that, and Python then installs no KeyboardInterrupt:
     the bot would never see the Ctrl-C the test sends (it was killed after 60 s and its log read lost)."""
@@ -47,7 +47,7 @@ async def start_bot(mode: str, flags: tuple[str, ...], level: str | None, env: d
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        preexec_fn=_ctrl_c_stops_it,
+        preexec_fn=ctrl_c_stops_it,
     )
     bot = RunningBot(process)
     bot.reader = asyncio.create_task(_collect(bot))

@@ -170,6 +170,11 @@ def test_rhyming_stanzas_add_copies_of_the_stanzas_that_rhyme(trained, tmp_path)
     assert (plain["hyperparameters"]["rhyming_stanzas"], more["hyperparameters"]["rhyming_stanzas"]) == (0, 3)
     with pytest.raises(SystemExit, match="--rhyming-stanzas must be 0 or more"):
         train(work, tmp_path / "bad", flags + " --rhyming-stanzas -1")
+    # --resume rebuilds the same examples, or refuses: the checkpoint's row points into them
+    with pytest.raises(SystemExit, match="trained with --rhyming-stanzas 3, not 0"):
+        train(work, tmp_path / "rhyming", flags + " --resume --max-steps 2")
+    assert train(work, tmp_path / "rhyming", flags + " --resume --max-steps 2 --rhyming-stanzas 3") == 0
+    assert read_model_info(tmp_path / "rhyming").metadata["steps"] == 2
 
 
 def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):

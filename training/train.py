@@ -331,12 +331,11 @@ def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None, rhymin
     train_poems = read_split(data_dir / "train.jsonl")[:limit_poems]
     val_poems = read_split(data_dir / "validation.jsonl")
     t0 = time.time()
-    texts = list(example_texts(train_poems))
+    train_examples = encode(list(example_texts(train_poems)), tokenizer)
     if rhyming_copies:
-        extra = list(rhyming_stanzas(train_poems))
+        extra = encode(list(rhyming_stanzas(train_poems)), tokenizer)
         print(f"--rhyming-stanzas {rhyming_copies}: {len(extra)} stanzas keep their form's rhymes")
-        texts += extra * rhyming_copies
-    train_examples = encode(texts, tokenizer)
+        train_examples += extra * rhyming_copies
     val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
@@ -368,6 +367,12 @@ def _state(args, run_dir: Path, model, optimizer, device) -> dict:
                 f"--resume: the checkpoint was trained {'with' if trained_with else 'without'} --sound-embeddings;"
                 " resume it the same way"
             )
+        # The checkpoint's epoch and row point into rows packed from these examples: other examples, other rows.
+        for name, before in (("rhyming_stanzas", 0), ("limit_poems", None), ("block", args.block)):
+            was, now = ckpt["args"].get(name, before), getattr(args, name)
+            if was != now:
+                flag = "--" + name.replace("_", "-")
+                raise SystemExit(f"--resume: the checkpoint was trained with {flag} {was}, not {now}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]

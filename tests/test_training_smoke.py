@@ -175,6 +175,8 @@ def test_rhyming_stanzas_add_copies_of_the_stanzas_that_rhyme(trained, tmp_path)
         train(work, tmp_path / "rhyming", flags + " --resume --max-steps 2")
     assert train(work, tmp_path / "rhyming", flags + " --resume --max-steps 2 --rhyming-stanzas 3") == 0
     assert read_model_info(tmp_path / "rhyming").metadata["steps"] == 2
+    assert main(["card", "--model", str(tmp_path / "rhyming")]) == 0
+    assert "`--rhyming-stanzas 3`" in (tmp_path / "rhyming" / "README.md").read_text()
 
 
 def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):

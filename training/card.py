@@ -251,7 +251,8 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         model_dir=model_dir,
         validation_loss=_fmt(meta.get("validation_loss")),
         dropout=_dropout(model_dir),
-        sound=SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "",
+        sound=(SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
+        + (RHYMING_STANZAS.format(k=hp["rhyming_stanzas"]) if hp.get("rhyming_stanzas") else ""),
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )
 
@@ -259,6 +260,12 @@ def _training_section(meta: dict, model_dir: Path) -> str:
 SOUND_EMBEDDINGS = (
     "\nThe last run trained shared rhyme-key and tone vectors into the syllable embeddings (`--sound-embeddings`,"
     " training/sound_embeddings.py), folded into the saved embedding matrix: the saved model is a plain GPT-2."
+)
+
+
+RHYMING_STANZAS = (
+    "\nThe last run added {k} one-stanza copies of every training stanza that keeps its form's line lengths and"
+    " rhymes (`--rhyming-stanzas {k}`, training/dataset.py `rhyming_stanzas`)."
 )
 
 

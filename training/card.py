@@ -264,8 +264,8 @@ SOUND_EMBEDDINGS = (
 
 
 RHYMING_STANZAS = (
-    "\nThe last run added {k} one-stanza copies of every training stanza that keeps its form's line lengths and"
-    " rhymes (`--rhyming-stanzas {k}`, training/dataset.py `rhyming_stanzas`)."
+    "\nThe last run also trained on every training stanza that keeps its form's line lengths and rhymes as a"
+    " one-stanza example, {k}× over (`--rhyming-stanzas {k}`, training/dataset.py `rhyming_stanzas`)."
 )
 
 

@@ -78,7 +78,7 @@ python -m training card --model {model_dir}
 ```
 
 AdamW (β = 0.9, 0.95, weight decay {weight_decay}), learning rate {lr} with {warmup} warm-up steps and cosine decay
-to {min_lr} over the time budget, {batch_size} × {grad_accum} rows of {block} tokens per step, dropout {dropout}.{sound}
+to {min_lr} over the time budget, {batch_size} × {grad_accum} rows of {block} tokens per step, dropout {dropout}.{flags}
 Final validation loss {validation_loss}.
 
 ![loss curve](loss.png)
@@ -251,7 +251,7 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         model_dir=model_dir,
         validation_loss=_fmt(meta.get("validation_loss")),
         dropout=_dropout(model_dir),
-        sound=(SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
+        flags=(SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
         + (RHYMING_STANZAS.format(k=hp["rhyming_stanzas"]) if hp.get("rhyming_stanzas") else ""),
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )

@@ -22,8 +22,8 @@ def example_texts(poems: list[CleanPoem]) -> Iterator[str]:
 
 
 def rhyming_stanzas(poems: list[CleanPoem]) -> Iterator[str]:
-    """Every stanza of a rhyming form that keeps its form's line lengths and rhyme scheme, as a
-    one-stanza example (engine.forms.check, the default scheme).
+    """Every stanza of a rhyming form that keeps its form's rhyme scheme (engine.forms.check, the default
+    scheme), as a one-stanza example. Its line lengths are the form's already: `chunks` labels by them.
 
     `train --rhyming-stanzas K` adds K copies of these to the examples: few real 5 and 8 chữ stanzas
     rhyme as the form asks (a quarter of the pairs), so the model, left to itself, rarely does.
@@ -34,8 +34,7 @@ def rhyming_stanzas(poems: list[CleanPoem]) -> Iterator[str]:
                 continue
             for start in range(0, len(lines), LINES_PER_STANZA):
                 stanza = lines[start : start + LINES_PER_STANZA]
-                scores = check(stanza, form, 1)
-                if scores.length == 1.0 and scores.rhyme == 1.0:
+                if check(stanza, form, 1).rhyme == 1.0:
                     yield format_poem(form, stanza)
 
 

@@ -10,7 +10,7 @@ import pytest
 from engine.prompt import format_poem
 from training import metrics
 from training.corpus import CleanPoem, cap_authors, chunks, clean_row, normalise_line, prepare, read_rows, split_of
-from training.dataset import rhyming_stanzas
+from training.dataset import rhyming_chunks, rhyming_stanzas
 
 FIVE = ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"]
 LUCBAT = [
@@ -160,6 +160,21 @@ def test_rhyming_stanzas_are_the_ones_that_keep_their_forms_rhymes():
     free = CleanPoem(("Một mình", "Đi giữa phố đông", "Chẳng ai", "Hay biết"), "tudo", "", "t")  # no rhyme rule
     lucbat = CleanPoem(tuple(LUCBAT), "lucbat", "", "t")
     assert list(rhyming_stanzas([poem, free, lucbat])) == [format_poem("5chu", cheo), format_poem("lucbat", LUCBAT)]
+
+
+def test_rhyming_chunks_are_whole_chunks_of_the_form_where_half_the_pairs_rhyme():
+    cheo = ["Bạn bè tôi vừa qua", "Ai còn và ai mất", "Thương tấm áo bà ba", "Tấm khăn rằn phơ phất"]  # ABAB
+    unrhymed = [FIVE[0], FIVE[1], FIVE[3], FIVE[2]]  # rơi/xa, qua/vắng: neither vần chéo pair rhymes
+    half = CleanPoem(tuple(unrhymed + cheo), "5chu", "", "t")  # 2 of 4 pairs rhyme: kept whole, 8 lines
+    none = CleanPoem(tuple(unrhymed * 2), "5chu", "", "t")
+    lucbat = CleanPoem(tuple(LUCBAT), "lucbat", "", "t")  # rhymes, but another form
+    long = CleanPoem(tuple(cheo * 5), "5chu", "", "t")  # 20 lines: two chunks (16 + 4), both kept
+    assert list(rhyming_chunks([half, none, lucbat, long], "5chu")) == [
+        format_poem("5chu", unrhymed + cheo),
+        format_poem("5chu", cheo * 4),
+        format_poem("5chu", cheo),
+    ]
+    assert list(rhyming_chunks([half, none, lucbat], "lucbat")) == [format_poem("lucbat", LUCBAT)]
 
 
 def test_metrics():

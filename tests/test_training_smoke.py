@@ -18,7 +18,7 @@ from engine.settings import SamplingSettings
 from tests.tiny_model import sample_poems
 from training.__main__ import main
 from training.corpus import read_split
-from training.dataset import encode, rhyming_stanzas
+from training.dataset import encode, rhyming_chunks, rhyming_stanzas
 
 pytestmark = pytest.mark.slow
 
@@ -177,6 +177,35 @@ def test_rhyming_stanzas_add_copies_of_the_stanzas_that_rhyme(trained, tmp_path)
     assert read_model_info(tmp_path / "rhyming").metadata["steps"] == 2
     assert main(["card", "--model", str(tmp_path / "rhyming")]) == 0
     assert "`--rhyming-stanzas 3`" in (tmp_path / "rhyming" / "README.md").read_text()
+
+
+def test_rhyming_chunks_add_copies_of_the_forms_chunks_that_rhyme(trained, tmp_path, capsys):
+    """`--rhyming-chunks lucbat=2`: two more copies of every lục bát chunk that rhymes in half its pairs; the
+    model card names the flag, --resume keeps it, a bad value is refused before any training."""
+    work, model = trained
+    poems = read_split(work / "data" / "train.jsonl")
+    tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+    rhyming = encode(list(rhyming_chunks(poems, "lucbat")), tokenizer)
+    assert rhyming  # the smoke corpus has some
+    flags = f"--init-from {model} --max-steps 1 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1"
+    assert train(work, tmp_path / "plain", flags) == 0
+    assert train(work, tmp_path / "chunks", flags + " --rhyming-chunks lucbat=2") == 0
+    plain, more = (read_model_info(tmp_path / n).metadata for n in ("plain", "chunks"))
+    assert more["train_tokens"] - plain["train_tokens"] == 2 * sum(map(len, rhyming))
+    assert (plain["hyperparameters"]["rhyming_chunks"], more["hyperparameters"]["rhyming_chunks"]) == (
+        {},
+        {"lucbat": 2},
+    )
+    for bad in ("tudo=2", "5chu=-1", "5chu", "sonnet=1"):
+        with pytest.raises(SystemExit):
+            train(work, tmp_path / "bad", flags + f" --rhyming-chunks {bad}")
+        assert "expected FORM=K with FORM one of 5chu, 7chu, 8chu, lucbat" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit, match="trained with --rhyming-chunks"):
+        train(work, tmp_path / "chunks", flags + " --resume --max-steps 2")
+    assert train(work, tmp_path / "chunks", flags + " --resume --max-steps 2 --rhyming-chunks lucbat=2") == 0
+    assert main(["card", "--model", str(tmp_path / "chunks")]) == 0
+    assert "`--rhyming-chunks lucbat=2`" in (tmp_path / "chunks" / "README.md").read_text()
 
 
 def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):

@@ -252,7 +252,8 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         validation_loss=_fmt(meta.get("validation_loss")),
         dropout=_dropout(model_dir),
         flags=(SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
-        + (RHYMING_STANZAS.format(k=hp["rhyming_stanzas"]) if hp.get("rhyming_stanzas") else ""),
+        + (RHYMING_STANZAS.format(k=hp["rhyming_stanzas"]) if hp.get("rhyming_stanzas") else "")
+        + "".join(RHYMING_CHUNKS.format(form=f, k=k) for f, k in (hp.get("rhyming_chunks") or {}).items() if k),
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )
 
@@ -266,6 +267,12 @@ SOUND_EMBEDDINGS = (
 RHYMING_STANZAS = (
     "\nThe last run also trained on every training stanza that keeps its form's line lengths and rhymes as a"
     " one-stanza example, {k}× over (`--rhyming-stanzas {k}`, training/dataset.py `rhyming_stanzas`)."
+)
+
+
+RHYMING_CHUNKS = (
+    "\nIt added {k} copies of every {form} training chunk in which half or more of the rhyme scheme's pairs"
+    " rhyme (`--rhyming-chunks {form}={k}`, training/dataset.py `rhyming_chunks`)."
 )
 
 

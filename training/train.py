@@ -34,9 +34,10 @@ from torch.nn.utils import parametrize
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from engine.forms import FORM_IDS, get_form
 from engine.model_dir import ModelDirError, write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
-from training.dataset import encode, example_texts, pack, rhyming_stanzas
+from training.dataset import encode, example_texts, pack, rhyming_chunks, rhyming_stanzas
 from training.model import CONFIGS, build_model, load_for_finetuning
 from training.sound_embeddings import add_sound_embeddings, plain_state_dict
 
@@ -78,10 +79,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="add K copies of every training stanza that keeps its form's lengths and rhymes (one-stanza examples)",
     )
     p.add_argument(
+        "--rhyming-chunks",
+        type=_form_copies,
+        action="append",
+        default=[],
+        metavar="FORM=K",
+        help="add K copies of every training chunk of FORM in which half its scheme's pairs rhyme (repeatable)",
+    )
+    p.add_argument(
         "--sound-embeddings",
         action="store_true",
         help="train shared rhyme-key and tone vectors into the syllable embeddings (training/sound_embeddings.py)",
     )
+
+
+def _form_copies(text: str) -> tuple[str, int]:
+    """`5chu=4` -> ("5chu", 4): a form with a rhyme rule and a copy count."""
+    form, _, k = text.partition("=")
+    if form not in FORM_IDS or get_form(form).weights["rhyme"] == 0 or not k.isdigit():
+        rhyming = ", ".join(f for f in FORM_IDS if get_form(f).weights["rhyme"])
+        raise argparse.ArgumentTypeError(f"expected FORM=K with FORM one of {rhyming} and K >= 0, not {text!r}")
+    return form, int(k)
 
 
 def lr_at(progress: float, step: int, args) -> float:
@@ -195,7 +213,7 @@ CHECKPOINT = "ckpt.pt"  # in build/runs/<out name>/, what --resume reads
 # the flags tho_model.json records under "hyperparameters" (the model card reads them)
 HYPERPARAMETERS = (
     "block batch_size grad_accum lr min_lr weight_decay warmup max_steps max_minutes seed dropout sound_embeddings "
-    "rhyming_stanzas"
+    "rhyming_stanzas rhyming_chunks"
 ).split()
 
 
@@ -260,7 +278,10 @@ def setup(args) -> Run:
     if args.dropout is not None:
         set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
-    train_poems, train_examples, val_blocks = _data(data_dir, tokenizer, block, args.limit_poems, args.rhyming_stanzas)
+    args.rhyming_chunks = dict(args.rhyming_chunks or {})  # repeated flags: the last count for a form wins
+    train_poems, train_examples, val_blocks = _data(
+        data_dir, tokenizer, block, args.limit_poems, args.rhyming_stanzas, args.rhyming_chunks
+    )
     n_params = sum(p.numel() for p in model.parameters())  # as saved: the sound vectors fold into the embedding
     if args.sound_embeddings:
         add_sound_embeddings(model, tokenizer)
@@ -326,7 +347,14 @@ def set_dropout(model: torch.nn.Module, p: float) -> None:
         setattr(model.config, key, p)
 
 
-def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None, rhyming_copies: int = 0):
+def _data(
+    data_dir: Path,
+    tokenizer,
+    block: int,
+    limit_poems: int | None,
+    rhyming_copies: int = 0,
+    chunk_copies: dict[str, int] | None = None,
+):
     """Training poems, their encoded examples (packed anew each epoch), and the validation blocks."""
     train_poems = read_split(data_dir / "train.jsonl")[:limit_poems]
     val_poems = read_split(data_dir / "validation.jsonl")
@@ -336,6 +364,11 @@ def _data(data_dir: Path, tokenizer, block: int, limit_poems: int | None, rhymin
         extra = encode(list(rhyming_stanzas(train_poems)), tokenizer)
         print(f"--rhyming-stanzas {rhyming_copies}: {len(extra)} stanzas keep their form's rhymes")
         train_examples += extra * rhyming_copies
+    for form, copies in (chunk_copies or {}).items():
+        if copies:
+            extra = encode(list(rhyming_chunks(train_poems, form)), tokenizer)
+            print(f"--rhyming-chunks {form}={copies}: {len(extra)} chunks rhyme in half their pairs or more")
+            train_examples += extra * copies
     val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
@@ -368,7 +401,12 @@ def _state(args, run_dir: Path, model, optimizer, device) -> dict:
                 " resume it the same way"
             )
         # The checkpoint's epoch and row point into rows packed from these examples: other examples, other rows.
-        for name, before in (("rhyming_stanzas", 0), ("limit_poems", None), ("block", args.block)):
+        for name, before in (
+            ("rhyming_stanzas", 0),
+            ("rhyming_chunks", {}),
+            ("limit_poems", None),
+            ("block", args.block),
+        ):
             was, now = ckpt["args"].get(name, before), getattr(args, name)
             if was != now:
                 flag = "--" + name.replace("_", "-")

@@ -9,8 +9,10 @@ import pytest
 
 from engine.prompt import format_poem
 from training import metrics
+from training.__main__ import main
 from training.corpus import CleanPoem, cap_authors, chunks, clean_row, normalise_line, prepare, read_rows, split_of
 from training.dataset import rhyming_chunks, rhyming_stanzas
+from training.rhymes import pair_rates, stanzas_of_generated
 
 FIVE = ["Mùa thu lá vàng rơi", "Gió heo may về qua", "Em đi trên phố vắng", "Nhớ mãi một người xa"]
 LUCBAT = [
@@ -175,6 +177,28 @@ def test_rhyming_chunks_are_whole_chunks_of_the_form_where_half_the_pairs_rhyme(
         format_poem("5chu", cheo),
     ]
     assert list(rhyming_chunks([half, none, lucbat], "lucbat")) == [format_poem("lucbat", LUCBAT)]
+
+
+def test_rhymes_counts_which_line_ends_rhyme_per_stanza(tmp_path, capsys):
+    """`python -m training rhymes POEMS`: per form, the share of stanzas in which each pair of line ends
+    rhymes, and the default scheme's share (vần chéo for 5 chữ: pairs 1-3 and 2-4)."""
+    cheo = ["Bạn bè tôi vừa qua", "Ai còn và ai mất", "Thương tấm áo bà ba", "Tấm khăn rằn phơ phất"]  # ABAB
+    unrhymed = [FIVE[0], FIVE[1], FIVE[3], FIVE[2]]  # rơi/qua/xa/vắng: only 2-3 (qua/xa) rhyme
+    rows = [
+        {"form": "5chu", "lines": cheo + unrhymed},  # two stanzas
+        {"form": "5chu", "lines": cheo[:3]},  # not a whole stanza: not counted
+        {"form": "lucbat", "lines": LUCBAT},  # no end-rhyme scheme: not counted
+    ]
+    path = tmp_path / "poems.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    assert main(["--work", str(tmp_path), "rhymes", str(path)]) == 0
+    report = pair_rates(stanzas_of_generated(path))
+    assert list(report) == ["5chu"]
+    five = report["5chu"]
+    assert five["stanzas"] == 2
+    assert five["pairs"] == {"1-2": 0.0, "1-3": 0.5, "1-4": 0.0, "2-3": 0.5, "2-4": 0.5, "3-4": 0.0}
+    assert (five["scheme"], five["scheme_rate"]) == ("cheo", 0.5)
+    assert "cheo 0.500" in capsys.readouterr().out
 
 
 def test_metrics():

@@ -12,6 +12,7 @@ Usage (each step reads the previous one's output under --work, default build/):
     python -m training openings  [--per-form 100]          # test-split openings for python -m engine generate
     python -m training nonwords  build/poems.jsonl         # generated syllables outside the vocabulary
     python -m training realism   build/poems.jsonl         # those poems' lines 2-4 against the real ones
+    python -m training rhymes    [build/poems.jsonl]       # which line ends rhyme (default: the training split)
     python -m training feedback export|run|simulate ...   (learning from ratings: training/feedback/)
 
 `data` writes build/data/{train,validation,test}.jsonl (cleaned poems; these
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("poems", type=Path, help="the output of python -m engine generate for `openings`")
     p.add_argument("--data", type=Path, default=None, help="data directory (default: <work>/data)")
 
+    p = sub.add_parser("rhymes", help="share of stanzas whose line ends rhyme, per pair of lines (5/7/8 chữ)")
+    p.add_argument("poems", type=Path, nargs="?", help="python -m engine generate output (default: the training split)")
+    p.add_argument("--data", type=Path, default=None, help="data directory (default: <work>/data)")
+
     p = sub.add_parser("card", help="write the model card README.md")
     p.add_argument("--model", type=Path, required=True)
 
@@ -131,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.realism import realism_report
 
         realism_report(args.poems, args.data or args.work / "data")
+    elif args.command == "rhymes":
+        from training.rhymes import rhymes_report
+
+        rhymes_report(args.poems, args.data or args.work / "data")
     elif args.command == "card":
         from training.card import write_card
 

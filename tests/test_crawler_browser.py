@@ -6,32 +6,20 @@ tests of this module; each test checks one thing the issue asks for.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 import subprocess
-import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.crawler_site import harness
 from training.corpus import read_rows
 
 pytestmark = pytest.mark.slow
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-harness = _load("crawler_site_harness", Path(__file__).parent / "crawler_site" / "harness.py")
 server = harness.load_server()
 
 EXPECTED_SLUGS = harness.EXPECTED_SLUGS

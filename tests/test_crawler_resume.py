@@ -13,29 +13,16 @@ The result is compared with an uninterrupted crawl of an identical site.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.crawler_site import harness
 from training.corpus import read_rows
 
 pytestmark = pytest.mark.slow
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """Load a helper by path: tests/ is not a package."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-harness = _load("crawler_site_harness", Path(__file__).parent / "crawler_site" / "harness.py")
 server = harness.load_server()
 
 #: Slower than the other tests so the kill lands mid-crawl, fast enough to keep the test short.

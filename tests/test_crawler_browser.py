@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.crawler_site import harness
+from tests.crawler_site import harness, server
 from training.corpus import read_rows
 
 pytestmark = pytest.mark.slow
 
-
-server = harness.load_server()
 
 EXPECTED_SLUGS = harness.EXPECTED_SLUGS
 

@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.crawler_site import harness
+from tests.crawler_site import harness, server
 from training.corpus import read_rows
 
 pytestmark = pytest.mark.slow
 
-
-server = harness.load_server()
 
 #: Slower than the other tests so the kill lands mid-crawl, fast enough to keep the test short.
 DELAY = "0.15"

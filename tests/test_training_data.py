@@ -7,10 +7,21 @@ import unicodedata
 
 import pytest
 
+from engine.forms import check
 from engine.prompt import format_poem
 from training import metrics
 from training.__main__ import main
-from training.corpus import CleanPoem, cap_authors, chunks, clean_row, normalise_line, prepare, read_rows, split_of
+from training.corpus import (
+    CleanPoem,
+    cap_authors,
+    chunks,
+    clean_row,
+    normalise_line,
+    prepare,
+    read_rows,
+    split_of,
+    write_split,
+)
 from training.dataset import rhyming_chunks, rhyming_stanzas
 from training.rhymes import pair_rates, stanzas_of_generated
 
@@ -169,9 +180,10 @@ def test_rhyming_chunks_are_whole_chunks_of_the_form_where_half_the_pairs_rhyme(
     unrhymed = [FIVE[0], FIVE[1], FIVE[3], FIVE[2]]  # rơi/xa, qua/vắng: neither vần chéo pair rhymes
     half = CleanPoem(tuple(unrhymed + cheo), "5chu", "", "t")  # 2 of 4 pairs rhyme: kept whole, 8 lines
     none = CleanPoem(tuple(unrhymed * 2), "5chu", "", "t")
+    quarter = CleanPoem(tuple(FIVE + unrhymed), "5chu", "", "t")  # FIVE: qua/xa only; 1 of 4 pairs: dropped
     lucbat = CleanPoem(tuple(LUCBAT), "lucbat", "", "t")  # rhymes, but another form
     long = CleanPoem(tuple(cheo * 5), "5chu", "", "t")  # 20 lines: two chunks (16 + 4), both kept
-    assert list(rhyming_chunks([half, none, lucbat, long], "5chu")) == [
+    assert list(rhyming_chunks([half, none, quarter, lucbat, long], "5chu")) == [
         format_poem("5chu", unrhymed + cheo),
         format_poem("5chu", cheo * 4),
         format_poem("5chu", cheo),
@@ -181,24 +193,36 @@ def test_rhyming_chunks_are_whole_chunks_of_the_form_where_half_the_pairs_rhyme(
 
 def test_rhymes_counts_which_line_ends_rhyme_per_stanza(tmp_path, capsys):
     """`python -m training rhymes POEMS`: per form, the share of stanzas in which each pair of line ends
-    rhymes, and the default scheme's share (vần chéo for 5 chữ: pairs 1-3 and 2-4)."""
+    rhymes, and the share of the default scheme's pairs (vần chéo for 5 chữ: 1-3 and 2-4; tứ tuyệt for
+    7 chữ, chained as the checker scores it: 1-2 and 2-4)."""
     cheo = ["Bạn bè tôi vừa qua", "Ai còn và ai mất", "Thương tấm áo bà ba", "Tấm khăn rằn phơ phất"]  # ABAB
     unrhymed = [FIVE[0], FIVE[1], FIVE[3], FIVE[2]]  # rơi/qua/xa/vắng: only 2-3 (qua/xa) rhyme
+    seven = ["Bước tới đèo Ngang bóng xế tà", "Cỏ cây chen đá lá chen hoa"]  # tà/hoa rhyme
+    seven += ["Lom khom dưới núi tiều vài chú", "Lác đác bên sông chợ mấy người"]  # người: no rhyme
     rows = [
         {"form": "5chu", "lines": cheo + unrhymed},  # two stanzas
         {"form": "5chu", "lines": cheo[:3]},  # not a whole stanza: not counted
         {"form": "lucbat", "lines": LUCBAT},  # no end-rhyme scheme: not counted
+        {"form": "7chu", "lines": seven},
     ]
     path = tmp_path / "poems.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     assert main(["--work", str(tmp_path), "rhymes", str(path)]) == 0
     report = pair_rates(stanzas_of_generated(path))
-    assert list(report) == ["5chu"]
+    assert list(report) == ["5chu", "7chu"]
     five = report["5chu"]
     assert five["stanzas"] == 2
     assert five["pairs"] == {"1-2": 0.0, "1-3": 0.5, "1-4": 0.0, "2-3": 0.5, "2-4": 0.5, "3-4": 0.0}
     assert (five["scheme"], five["scheme_rate"]) == ("cheo", 0.5)
-    assert "cheo 0.500" in capsys.readouterr().out
+    assert (report["7chu"]["scheme"], report["7chu"]["scheme_rate"]) == ("tutuyet", check(seven, "7chu").rhyme)
+    assert report["7chu"]["scheme_rate"] == 0.5  # 1-2 of 1-2 and 2-4 (not 1 of the group's 3 pairs)
+    out = capsys.readouterr().out
+    assert "cheo 0.500" in out and "tutuyet 0.500" in out
+
+    # without POEMS: the training split's stanzas (chunks of labelled poems)
+    write_split([CleanPoem(tuple(cheo + unrhymed), "5chu", "", "t")], tmp_path / "data" / "train.jsonl")
+    assert main(["--work", str(tmp_path), "rhymes"]) == 0
+    assert "5chu         2  0.000  0.500  0.000  0.500  0.500  0.000  cheo 0.500" in capsys.readouterr().out
 
 
 def test_metrics():

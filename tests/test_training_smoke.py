@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.tiny_model import sample_poems
 from training.__main__ import main
 from training.corpus import read_split
 from training.dataset import encode, rhyming_chunks, rhyming_stanzas
+from training.train import add_arguments
 
 pytestmark = pytest.mark.slow
 
@@ -179,9 +181,9 @@ def test_rhyming_stanzas_add_copies_of_the_stanzas_that_rhyme(trained, tmp_path)
     assert "`--rhyming-stanzas 3`" in (tmp_path / "rhyming" / "README.md").read_text()
 
 
-def test_rhyming_chunks_add_copies_of_the_forms_chunks_that_rhyme(trained, tmp_path, capsys):
+def test_rhyming_chunks_add_copies_of_the_forms_chunks_that_rhyme(trained, tmp_path):
     """`--rhyming-chunks lucbat=2`: two more copies of every lục bát chunk that rhymes in half its pairs; the
-    model card names the flag, --resume keeps it, a bad value is refused before any training."""
+    model card names the flag, --resume keeps it."""
     work, model = trained
     poems = read_split(work / "data" / "train.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
@@ -196,16 +198,31 @@ def test_rhyming_chunks_add_copies_of_the_forms_chunks_that_rhyme(trained, tmp_p
         {},
         {"lucbat": 2},
     )
-    for bad in ("tudo=2", "5chu=-1", "5chu", "sonnet=1"):
-        with pytest.raises(SystemExit):
-            train(work, tmp_path / "bad", flags + f" --rhyming-chunks {bad}")
-        assert "expected FORM=K with FORM one of 5chu, 7chu, 8chu, lucbat" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()
-    with pytest.raises(SystemExit, match="trained with --rhyming-chunks"):
+    with pytest.raises(SystemExit, match="trained with --rhyming-chunks lucbat=2, not none"):
         train(work, tmp_path / "chunks", flags + " --resume --max-steps 2")
     assert train(work, tmp_path / "chunks", flags + " --resume --max-steps 2 --rhyming-chunks lucbat=2") == 0
     assert main(["card", "--model", str(tmp_path / "chunks")]) == 0
     assert "`--rhyming-chunks lucbat=2`" in (tmp_path / "chunks" / "README.md").read_text()
+
+
+def test_rhyming_chunks_flag_is_one_count_per_rhyming_form(capsys):
+    """Repeated flags: the last count for a form wins, zero counts and the order given do not change the
+    value (it is what --resume compares); a bad value is refused with the forms it may name."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def chunks_of(*flags: str) -> dict:
+        return parser.parse_args(["--out", "x", *flags]).rhyming_chunks
+
+    assert chunks_of() == {}
+    assert chunks_of("--rhyming-chunks", "5chu=4") == {"5chu": 4}
+    both = chunks_of("--rhyming-chunks", "lucbat=1", "--rhyming-chunks", "5chu=2", "--rhyming-chunks", "8chu=0")
+    assert list(both.items()) == [("5chu", 2), ("lucbat", 1)]
+    assert chunks_of("--rhyming-chunks", "5chu=2", "--rhyming-chunks", "5chu=0") == {}
+    for bad in ("tudo=2", "5chu=-1", "5chu", "sonnet=1", "5chu=²"):
+        with pytest.raises(SystemExit):
+            chunks_of("--rhyming-chunks", bad)
+        assert "expected FORM=K with FORM one of 5chu, 7chu, 8chu, lucbat and K >= 0" in capsys.readouterr().err
 
 
 def test_dropout_out_of_range_is_refused_before_training(trained, tmp_path):

@@ -253,7 +253,7 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         dropout=_dropout(model_dir),
         flags=(SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
         + (RHYMING_STANZAS.format(k=hp["rhyming_stanzas"]) if hp.get("rhyming_stanzas") else "")
-        + "".join(RHYMING_CHUNKS.format(form=f, k=k) for f, k in (hp.get("rhyming_chunks") or {}).items() if k),
+        + "".join(RHYMING_CHUNKS.format(form=f, k=k) for f, k in (hp.get("rhyming_chunks") or {}).items()),
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )
 
@@ -271,8 +271,8 @@ RHYMING_STANZAS = (
 
 
 RHYMING_CHUNKS = (
-    "\nIt added {k} copies of every {form} training chunk in which half or more of the rhyme scheme's pairs"
-    " rhyme (`--rhyming-chunks {form}={k}`, training/dataset.py `rhyming_chunks`)."
+    "\nThe last run also trained on {k} more copies of every {form} training chunk in which at least half the"
+    " rhyme pairs the checker scores rhyme (`--rhyming-chunks {form}={k}`, training/dataset.py `rhyming_chunks`)."
 )
 
 

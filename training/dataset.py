@@ -38,18 +38,17 @@ def rhyming_stanzas(poems: list[CleanPoem]) -> Iterator[str]:
                     yield format_poem(form, stanza)
 
 
-MIN_CHUNK_RHYME = 0.5  # a chunk's share of rhyming pairs (default scheme) for `rhyming_chunks`
+MIN_CHUNK_RHYME = 0.5  # the share of a chunk's rhyme pairs that must rhyme for `rhyming_chunks`
 
 
 def rhyming_chunks(poems: list[CleanPoem], form: str) -> Iterator[str]:
     """Every training chunk (up to four stanzas, as `example_texts` writes it) of `form` in which at least
-    half the pairs the form's default scheme names rhyme.
+    half the rhyme pairs engine.forms.check scores rhyme (the default scheme; lục bát's fixed links).
 
     `train --rhyming-chunks 5chu=K` adds K copies of these. Unlike `rhyming_stanzas` they keep the
     poems' own lengths, so the model does not learn to stop after one stanza; and they weight the
-    form's poems that rhyme, which the model, left to itself, does not imitate: free 5 chữ rhymed at
-    chance (2-5% of line-end pairs, every pair alike) where the training poems rhyme lines 2 and 4 in
-    32% of stanzas (README, "Rhyme in free decoding").
+    form's poems that rhyme, which the model, left to itself, does not imitate (README, "Rhyme in free
+    decoding": `python -m training rhymes` on free 5 chữ poems against the training split).
     """
     for poem in poems:
         for chunk_form, lines in chunks(poem):

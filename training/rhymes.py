@@ -3,12 +3,13 @@
     python -m training rhymes                          # the training split's 5/7/8 chữ poems
     python -m training rhymes build/poems-free.jsonl   # poems from python -m engine generate
 
-For every four-line stanza of a 5, 7 or 8 chữ poem it counts, for each of the six pairs of lines,
-whether their last syllables rhyme (engine.prosody.rhymes: same rhyme class and tone class), and prints
-the share of stanzas in which each pair does, with the form's default scheme score beside it. Two
-random line ends rhyme a few times in a hundred; the training poems' 5 chữ stanzas rhyme lines 2 and 4
-about a third of the time. A model that only reaches the random rate has not learned its form's rhyme,
-whatever its checker total says about lengths and tones.
+For every four-line stanza of a form with an end-rhyme scheme (5, 7, 8 chữ) it counts, for each of the
+six pairs of lines, whether their line ends rhyme (the syllable at the form's line length, as
+engine.forms.check reads it; engine.prosody.rhymes: same rhyme class and tone class), and prints the
+share of stanzas in which each pair does, with the share of the default scheme's pairs beside it (the
+checker's rhyme score over whole stanzas). Pairs no poet links rhyme at the chance rate; a model that
+rhymes every pair at that rate has not learned its form's rhyme, whatever its checker total says about
+lengths and tones. README, "Rhyme in free decoding", has the figures.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.forms import LINES_PER_STANZA, RHYME_SCHEMES, get_form
+from engine.forms import FORM_IDS, LINES_PER_STANZA, get_form
 from engine.prosody import rhymes, syllables
 from training.corpus import chunks, read_split
 
-FORMS = ("5chu", "7chu", "8chu")  # the forms with an end-rhyme scheme
+FORMS = tuple(f for f in FORM_IDS if get_form(f).default_scheme)  # the forms with an end-rhyme scheme
 PAIRS = tuple(itertools.combinations(range(LINES_PER_STANZA), 2))
 
 
@@ -44,14 +45,18 @@ def stanzas_of_generated(path: Path) -> Iterable[tuple[str, list[str]]]:
 
 
 def pair_rates(stanzas: Iterable[tuple[str, list[str]]], forms: tuple[str, ...] = FORMS) -> dict[str, dict]:
-    """Per form: stanzas counted, the share in which each pair of line ends rhymes, and the form's
-    default scheme's share (the mean over its pairs, as the checker scores rhyme)."""
+    """Per form: stanzas counted, the share in which each pair of line ends rhymes, and the share of the
+    default scheme's pairs that rhyme (the checker's rhyme score, over whole stanzas)."""
     counts: dict[str, Counter] = {form: Counter() for form in forms}
     n: Counter = Counter()
     for form, stanza in stanzas:
-        ends = [(syllables(line) or [""])[-1] for line in stanza]
-        if form not in counts or len(ends) < LINES_PER_STANZA:
+        if form not in counts or len(stanza) < LINES_PER_STANZA:
             continue
+        spec = get_form(form)
+        ends = []
+        for i, line in enumerate(stanza):
+            sylls, at = syllables(line), spec.length_of(i)[1]
+            ends.append(sylls[at - 1] if at <= len(sylls) else "")
         n[form] += 1
         for i, j in PAIRS:
             counts[form][(i, j)] += rhymes(ends[i], ends[j])
@@ -59,16 +64,12 @@ def pair_rates(stanzas: Iterable[tuple[str, list[str]]], forms: tuple[str, ...] 
     for form in forms:
         if not n[form]:
             continue
-        rates = {f"{i + 1}-{j + 1}": round(counts[form][(i, j)] / n[form], 3) for i, j in PAIRS}
-        scheme = get_form(form).default_scheme
-        scheme_pairs = [
-            f"{g[k - 1] + 1}-{g[k] + 1}" for g in RHYME_SCHEMES[scheme] for k in range(1, len(g))
-        ]  # as Form.rhyme_positions chains a group
+        scheme_pairs = [(a[0], b[0]) for a, b in get_form(form).rhyme_positions(LINES_PER_STANZA)]
         report[form] = {
             "stanzas": n[form],
-            "pairs": rates,
-            "scheme": scheme,
-            "scheme_rate": round(sum(rates[p] for p in scheme_pairs) / len(scheme_pairs), 3),
+            "pairs": {f"{i + 1}-{j + 1}": round(counts[form][(i, j)] / n[form], 3) for i, j in PAIRS},
+            "scheme": get_form(form).default_scheme,
+            "scheme_rate": round(sum(counts[form][p] for p in scheme_pairs) / (len(scheme_pairs) * n[form]), 3),
         }
     return report
 

@@ -80,11 +80,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--rhyming-chunks",
-        type=_form_copies,
-        action="append",
-        default=[],
+        action=FormCopies,
+        default={},
         metavar="FORM=K",
-        help="add K copies of every training chunk of FORM in which half its scheme's pairs rhyme (repeatable)",
+        help="add K copies of every training chunk of FORM in which at least half the rhyme pairs the checker"
+        " scores rhyme (repeatable, one per form)",
     )
     p.add_argument(
         "--sound-embeddings",
@@ -93,13 +93,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _form_copies(text: str) -> tuple[str, int]:
-    """`5chu=4` -> ("5chu", 4): a form with a rhyme rule and a copy count."""
-    form, _, k = text.partition("=")
-    if form not in FORM_IDS or get_form(form).weights["rhyme"] == 0 or not k.isdigit():
-        rhyming = ", ".join(f for f in FORM_IDS if get_form(f).weights["rhyme"])
-        raise argparse.ArgumentTypeError(f"expected FORM=K with FORM one of {rhyming} and K >= 0, not {text!r}")
-    return form, int(k)
+class FormCopies(argparse.Action):
+    """`--rhyming-chunks 5chu=4 [--rhyming-chunks lucbat=1 ...]` -> {"5chu": 4, "lucbat": 1}: sorted by form
+    and without zero counts, so the same data always gives the same value (tho_model.json, and the
+    comparison `--resume` makes: the extra chunks are added in this order, and rows are packed from them)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        form, _, k = value.partition("=")
+        if form not in FORM_IDS or get_form(form).weights["rhyme"] == 0 or not (k.isascii() and k.isdigit()):
+            rhyming = ", ".join(f for f in FORM_IDS if get_form(f).weights["rhyme"])
+            parser.error(f"{option_string}: expected FORM=K with FORM one of {rhyming} and K >= 0, not {value!r}")
+        copies = {**(getattr(namespace, self.dest) or {}), form: int(k)}
+        setattr(namespace, self.dest, {f: n for f, n in sorted(copies.items()) if n})
+
+
+def form_copies_flag(copies: dict[str, int]) -> str:
+    """{"5chu": 4} -> "5chu=4", as the flag is written ("none" for no copies)."""
+    return " ".join(f"{form}={k}" for form, k in copies.items()) or "none"
 
 
 def lr_at(progress: float, step: int, args) -> float:
@@ -278,7 +288,6 @@ def setup(args) -> Run:
     if args.dropout is not None:
         set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
-    args.rhyming_chunks = dict(args.rhyming_chunks or {})  # repeated flags: the last count for a form wins
     train_poems, train_examples, val_blocks = _data(
         data_dir, tokenizer, block, args.limit_poems, args.rhyming_stanzas, args.rhyming_chunks
     )
@@ -365,10 +374,9 @@ def _data(
         print(f"--rhyming-stanzas {rhyming_copies}: {len(extra)} stanzas keep their form's rhymes")
         train_examples += extra * rhyming_copies
     for form, copies in (chunk_copies or {}).items():
-        if copies:
-            extra = encode(list(rhyming_chunks(train_poems, form)), tokenizer)
-            print(f"--rhyming-chunks {form}={copies}: {len(extra)} chunks rhyme in half their pairs or more")
-            train_examples += extra * copies
+        extra = encode(list(rhyming_chunks(train_poems, form)), tokenizer)
+        print(f"--rhyming-chunks {form}={copies}: {len(extra)} chunks rhyme in half their pairs or more")
+        train_examples += extra * copies
     val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
@@ -410,6 +418,8 @@ def _state(args, run_dir: Path, model, optimizer, device) -> dict:
             was, now = ckpt["args"].get(name, before), getattr(args, name)
             if was != now:
                 flag = "--" + name.replace("_", "-")
+                if name == "rhyming_chunks":
+                    was, now = form_copies_flag(was), form_copies_flag(now)
                 raise SystemExit(f"--resume: the checkpoint was trained with {flag} {was}, not {now}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])

@@ -8,7 +8,6 @@ a kill, made deterministic.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -36,18 +34,6 @@ EXPECTED_SLUGS = frozenset(
         "poem-canh-co",
     }
 )
-
-
-def load_server() -> ModuleType:
-    """tests/crawler_site/server.py, loaded by path (tests/ is not a package)."""
-    name = "crawler_site_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "server.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def crawl_args(base_url: str, out: Path, *extra: str, delay: str = TEST_DELAY_S) -> list[str]:

@@ -28,6 +28,7 @@ Rhyming syllables share a rhyme class and a tone class (prosody.rhymes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.prosody import ToneClass, rhymes, syllables, tone_class
@@ -132,6 +133,11 @@ class Form:
         """Whether an opening fills the first line (else the model completes it)."""
         lo, hi = self.length_of(0)
         return len(syllables(opening)) >= (hi if self.fixed_length else lo)
+
+
+def stanzas_of(lines: Sequence[str]) -> list[list[str]]:
+    """A poem's lines cut into stanzas of LINES_PER_STANZA (the last one may be short)."""
+    return [list(lines[i : i + LINES_PER_STANZA]) for i in range(0, len(lines), LINES_PER_STANZA)]
 
 
 def _same(n: int) -> tuple[tuple[int, int], ...]:

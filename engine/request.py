@@ -17,12 +17,12 @@ from typing import Any
 from engine.forms import (
     DEFAULT_FORM,
     FORM_BY_OPENING_LENGTH,
-    LINES_PER_STANZA,
     MAX_STANZAS,
     MIN_STANZAS,
     RHYME_SCHEMES,
     Scores,
     get_form,
+    stanzas_of,
 )
 from engine.prosody import is_vietnamese_syllable, syllables
 from engine.settings import SamplingSettings
@@ -112,8 +112,7 @@ class PoemRequest:
 
 def poem_text(lines: Sequence[str]) -> str:
     """A poem's lines as shown to users (also while they are still being written): stanzas apart by a blank line."""
-    stanzas = [lines[i : i + LINES_PER_STANZA] for i in range(0, len(lines), LINES_PER_STANZA)]
-    return "\n\n".join("\n".join(s) for s in stanzas)
+    return "\n\n".join("\n".join(s) for s in stanzas_of(lines))
 
 
 @dataclass(frozen=True)

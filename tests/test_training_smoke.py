@@ -47,6 +47,15 @@ def train(work: Path, out: Path, flags: str) -> int:
     return main(["--work", str(work), "train", "--out", str(out), "--block", "64", "--threads", "1", *flags.split()])
 
 
+def train_plain_and_with(work: Path, model: Path, out: Path, flag: str) -> tuple[str, dict, dict]:
+    """One step from `model` without and with `flag` (into `out`): the flags shared, both runs' metadata."""
+    flags = f"--init-from {model} --max-steps 1 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1"
+    plain = out.with_name(out.name + "-plain")
+    assert train(work, plain, flags) == 0
+    assert train(work, out, f"{flags} {flag}") == 0
+    return flags, read_model_info(plain).metadata, read_model_info(out).metadata
+
+
 def test_data_step_writes_disjoint_splits(trained):
     work, _ = trained
     keys = {}
@@ -164,10 +173,7 @@ def test_rhyming_stanzas_add_copies_of_the_stanzas_that_rhyme(trained, tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
     rhyming = encode(list(rhyming_stanzas(poems)), tokenizer)
     assert rhyming  # the smoke corpus has some
-    flags = f"--init-from {model} --max-steps 1 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1"
-    assert train(work, tmp_path / "plain", flags) == 0
-    assert train(work, tmp_path / "rhyming", flags + " --rhyming-stanzas 3") == 0
-    plain, more = (read_model_info(tmp_path / n).metadata for n in ("plain", "rhyming"))
+    flags, plain, more = train_plain_and_with(work, model, tmp_path / "rhyming", "--rhyming-stanzas 3")
     assert more["train_tokens"] - plain["train_tokens"] == 3 * sum(map(len, rhyming))
     assert (plain["hyperparameters"]["rhyming_stanzas"], more["hyperparameters"]["rhyming_stanzas"]) == (0, 3)
     with pytest.raises(SystemExit, match="--rhyming-stanzas must be 0 or more"):
@@ -189,10 +195,7 @@ def test_rhyming_chunks_add_copies_of_the_forms_chunks_that_rhyme(trained, tmp_p
     tokenizer = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
     rhyming = encode(list(rhyming_chunks(poems, "lucbat")), tokenizer)
     assert rhyming  # the smoke corpus has some
-    flags = f"--init-from {model} --max-steps 1 --batch-size 2 --grad-accum 1 --warmup 1 --eval-batches 1"
-    assert train(work, tmp_path / "plain", flags) == 0
-    assert train(work, tmp_path / "chunks", flags + " --rhyming-chunks lucbat=2") == 0
-    plain, more = (read_model_info(tmp_path / n).metadata for n in ("plain", "chunks"))
+    flags, plain, more = train_plain_and_with(work, model, tmp_path / "chunks", "--rhyming-chunks lucbat=2")
     assert more["train_tokens"] - plain["train_tokens"] == 2 * sum(map(len, rhyming))
     assert (plain["hyperparameters"]["rhyming_chunks"], more["hyperparameters"]["rhyming_chunks"]) == (
         {},

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
-from engine.forms import LINES_PER_STANZA, check, get_form
+from engine.forms import check, get_form, stanzas_of
 from engine.prompt import format_poem
 from engine.syllable_text import SyllableCodec, is_syllable_tokenizer
 from training.corpus import CleanPoem, chunks
@@ -32,8 +32,7 @@ def rhyming_stanzas(poems: list[CleanPoem]) -> Iterator[str]:
         for form, lines in chunks(poem):
             if get_form(form).weights["rhyme"] == 0:
                 continue
-            for start in range(0, len(lines), LINES_PER_STANZA):
-                stanza = lines[start : start + LINES_PER_STANZA]
+            for stanza in stanzas_of(lines):
                 if check(stanza, form, 1).rhyme == 1.0:
                     yield format_poem(form, stanza)
 

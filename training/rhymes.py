@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.forms import FORM_IDS, LINES_PER_STANZA, get_form
+from engine.forms import FORM_IDS, LINES_PER_STANZA, get_form, stanzas_of
 from engine.prosody import rhymes, syllables
 from training.corpus import chunks, read_split
 
@@ -31,17 +31,16 @@ PAIRS = tuple(itertools.combinations(range(LINES_PER_STANZA), 2))
 def stanzas_of_split(path: Path) -> Iterable[tuple[str, list[str]]]:
     for poem in read_split(path):
         for form, lines in chunks(poem):
-            for start in range(0, len(lines), LINES_PER_STANZA):
-                yield form, lines[start : start + LINES_PER_STANZA]
+            for stanza in stanzas_of(lines):
+                yield form, stanza
 
 
 def stanzas_of_generated(path: Path) -> Iterable[tuple[str, list[str]]]:
     for row in path.read_text(encoding="utf-8").splitlines():
         if row.strip():
             poem = json.loads(row)
-            lines = poem.get("lines") or []
-            for start in range(0, len(lines), LINES_PER_STANZA):
-                yield poem.get("form"), lines[start : start + LINES_PER_STANZA]
+            for stanza in stanzas_of(poem.get("lines") or []):
+                yield poem.get("form"), stanza
 
 
 def pair_rates(stanzas: Iterable[tuple[str, list[str]]], forms: tuple[str, ...] = FORMS) -> dict[str, dict]:

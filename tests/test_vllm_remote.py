@@ -176,6 +176,19 @@ async def test_beam_and_stream(engine):
     assert "".join(pieces) == whole.text and len(pieces) > 1
 
 
+async def test_a_stream_skips_a_dead_replica_before_it_begins(server, dead_url, tiny_model_dir):
+    """The dead replica comes first: the streamed poem still arrives, from the live one, whole."""
+    backend = RemoteBackend(tiny_model_dir, urls=[dead_url, server], retry_after=60.0)
+    job = GenerationJob("<|5chu|>Mùa thu lá vàng rơi\n", SamplingSettings(seed=7).resolve(), 1, 60)
+    try:
+        pieces = [piece async for piece in backend.stream(job)]
+        assert not backend.replicas[0].up
+        (whole,) = await backend.complete(job)
+    finally:
+        await backend.close()
+    assert "".join(pieces) == whole.text and len(pieces) > 1
+
+
 async def test_cancel_then_32_concurrent(engine):
     # Long enough to be still decoding when cancelled, however fast the machine: 16 candidates x 16 lines.
     task = asyncio.create_task(engine.write(request(OPENINGS["8chu"], "8chu", stanzas=4, seed=9, candidates=16)))

@@ -138,12 +138,10 @@ class RemoteBackend(Backend):
         """Yield the text as the replica streams it (server-sent events; n=1 jobs)."""
         await self._ensure_started()
         body = self.request_body(job, self._prompt_ids(job.prompt)) | {"stream": True}
-        replica = self._pick()
-        # A stream is not resent elsewhere once it has begun: the user has seen its start.
-        async with self._client.stream("POST", replica.url + "/v1/completions", json=body) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                self._raise_for(replica, response)
+        # A replica that fails before its answer begins is skipped like any other; once the stream has
+        # begun it is not resent elsewhere: the user has seen its start.
+        response = await self._send(body, stream=True)
+        try:
             decoder = self._support.stream_decoder()
             async for line in response.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
@@ -153,6 +151,8 @@ class RemoteBackend(Backend):
                         yield piece
             if piece := decoder.flush():
                 yield piece
+        finally:
+            await response.aclose()
 
     def request_body(self, job: GenerationJob, prompt_ids: list[int], candidate: int = 0) -> dict[str, Any]:
         """One candidate of the job as an OpenAI completions request with vLLM's extra fields."""
@@ -200,22 +200,33 @@ class RemoteBackend(Backend):
 
     # -- replicas --------------------------------------------------------------------------------
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST to the next live replica; on failure mark it down and try the next one."""
+        return (await self._send(body, stream=False)).json()
+
+    async def _send(self, body: dict[str, Any], *, stream: bool) -> httpx.Response:
+        """POST /v1/completions to the next live replica; one that cannot be reached or answers 5xx is
+        marked down and the next one tried. With `stream`, only the headers have been read: the caller
+        reads the body and closes the response."""
         errors = []
         for _ in range(len(self.replicas)):
             replica = self._pick()
+            request = self._client.build_request("POST", replica.url + "/v1/completions", json=body)
             try:
-                response = await self._client.post(replica.url + "/v1/completions", json=body)
+                response = await self._client.send(request, stream=stream)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 self._mark_down(replica, repr(exc))
                 errors.append(f"{replica.url}: {exc!r}")
                 continue
             if response.status_code >= 500:
+                await response.aclose()
                 self._mark_down(replica, f"HTTP {response.status_code}")
                 errors.append(f"{replica.url}: HTTP {response.status_code}")
                 continue
-            self._raise_for(replica, response)
-            return response.json()
+            if response.status_code >= 400:
+                await response.aread()  # the refusal's text, for the error
+                await response.aclose()
+                refusal = f"HTTP {response.status_code} {response.text[:500]}"
+                raise ReplicaError(f"{replica.url} refused the request: {refusal}")
+            return response
         raise ReplicasDown("no vLLM replica answered: " + "; ".join(errors))
 
     def _pick(self) -> _Replica:
@@ -232,13 +243,6 @@ class RemoteBackend(Backend):
         if replica.up:
             log.warning("vLLM replica %s failed (%s); skipping it for %.0f s", replica.url, why, self.retry_after)
         replica.down_until = time.monotonic() + self.retry_after
-
-    def _raise_for(self, replica: _Replica, response: httpx.Response) -> None:
-        if response.status_code >= 500:
-            self._mark_down(replica, f"HTTP {response.status_code}")
-            raise ReplicasDown(f"{replica.url}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise ReplicaError(f"{replica.url} refused the request: HTTP {response.status_code} {response.text[:500]}")
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _ensure_started(self) -> None:

@@ -212,7 +212,7 @@ class RemoteBackend(Backend):
             request = self._client.build_request("POST", replica.url + "/v1/completions", json=body)
             try:
                 response = await self._client.send(request, stream=stream)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
+            except httpx.TransportError as exc:  # refused, reset, timed out (TimeoutException is one)
                 self._mark_down(replica, repr(exc))
                 errors.append(f"{replica.url}: {exc!r}")
                 continue

@@ -6,7 +6,8 @@ Each case builds a fresh GPT-2 of `--config` over the syllable tokenizer and
 times `--steps` optimizer steps (forward, backward, AdamW, as `training.train`
 runs them) after `--warmup` untimed ones (a compiled forward pays its
 compilation there). Batches are random token ids: the cost of a step does not
-depend on which tokens they are, and packed poems fill every position anyway.
+depend on which tokens they are, and packed poems fill every position anyway; their positions restart
+every TYPICAL_EXAMPLE tokens, as packed poems' do (training.dataset.pack).
 Prints one line per case; nothing is written.
 """
 
@@ -17,6 +18,10 @@ import time
 from pathlib import Path
 
 import torch
+
+from training.dataset import Rows
+
+TYPICAL_EXAMPLE = 64  # tokens of a typical training example (a 5 chữ chunk of ten lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3)
 
 
-def step_time(model, optimizer, batch: torch.Tensor) -> float:
+def step_time(model, optimizer, batch: Rows) -> float:
     from training.train import _loss  # the training loop's own loss: the same work per step
 
     t = time.perf_counter()
@@ -65,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
                     torch._dynamo.reset()  # each case compiles afresh, never against another's cache limit
                     model.forward = torch.compile(model.forward)
                 optimizer = _optimizer(model, argparse.Namespace(lr=1e-4, weight_decay=0.1))  # training's AdamW
-                batch = torch.randint(0, len(tokenizer), (batch_size, block + 1))
+                ids = torch.randint(0, len(tokenizer), (batch_size, block + 1))
+                # positions restart every TYPICAL_EXAMPLE tokens, so the step builds the packed-sequence mask
+                batch = Rows(ids, torch.arange(block + 1).remainder(TYPICAL_EXAMPLE).expand(batch_size, -1))
                 t0 = time.perf_counter()
                 for _ in range(args.warmup):
                     step_time(model, optimizer, batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -74,16 +75,55 @@ def codec_for(tokenizer) -> SyllableCodec | None:
     return SyllableCodec(tokenizer.get_vocab())
 
 
-def pack(examples: list[list[int]], block: int, seed: int) -> torch.Tensor:
+@dataclass(frozen=True)
+class Rows:
+    """Packed training rows of block+1 tokens and each token's position within its own example."""
+
+    ids: torch.Tensor  # (rows, block + 1)
+    positions: torch.Tensor  # (rows, block + 1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index) -> Rows:
+        return Rows(self.ids[index], self.positions[index])
+
+    def to(self, device) -> Rows:
+        return Rows(self.ids.to(device), self.positions.to(device))
+
+
+def pack(examples: list[list[int]], block: int, seed: int, max_position: int | None = None) -> Rows:
     """Shuffle the examples, concatenate them and cut into rows of block+1 tokens.
 
     Each example starts with its form tag and ends with the end token, so the
     model learns where poems begin and end; a poem cut at a block edge goes on
     in the next row (GPT-2 style packing, no padding wasted).
+
+    Every token keeps its position within its own example, as the engine's
+    prompt has it (the form tag at 0): the model reads a poem only from its
+    own tokens (`loss` passes the positions, and transformers' packed-sequence
+    mask keeps each example from attending to the one before), and a row that
+    starts mid-poem carries on with the poem's positions. Rows numbered from
+    the row start taught the model that a poem may start anywhere, so it never
+    learned where its 4th line ends: free poems stopped after 2-3 lines.
     """
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     stream = [t for i in order for t in examples[i]]
+    place = [p for i in order for p in range(len(examples[i]))]
     n = (len(stream) - 1) // block
     x = torch.tensor(stream[: n * block + 1], dtype=torch.long)
-    return torch.stack([x[i * block : i * block + block + 1] for i in range(n)])
+    pos = torch.tensor(place[: n * block + 1], dtype=torch.long)
+    if max_position is not None:  # an example longer than the context (none in the corpus) keeps the last one
+        pos = pos.clamp(max=max_position)
+    rows = [slice(i * block, i * block + block + 1) for i in range(n)]
+    return Rows(torch.stack([x[r] for r in rows]), torch.stack([pos[r] for r in rows]))
+
+
+def loss(model, rows: Rows, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy of packed rows (mean or sum), each example read on its own (see `pack`)."""
+    # use_cache=False: with a cache transformers does not build the packed-sequence mask.
+    logits = model(input_ids=rows.ids[:, :-1], position_ids=rows.positions[:, :-1], use_cache=False).logits
+    return torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), rows.ids[:, 1:].reshape(-1), reduction=reduction
+    )

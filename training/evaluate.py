@@ -61,23 +61,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400) -> dict:
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
-    from training.dataset import encode, example_texts, pack
+    from training.dataset import encode, example_texts, loss, pack
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
     block = min(256, model.config.n_positions - 1)
-    blocks = pack(encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer), block, 0)
+    blocks = pack(encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer), block, 0, block)
     blocks = blocks[:max_blocks]
     total = 0.0
     for i in range(0, len(blocks), 16):
-        b = blocks[i : i + 16]
-        logits = model(input_ids=b[:, :-1]).logits
-        total += float(
-            torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1), reduction="sum"
-            )
-        )
-    tokens = blocks[:, 1:].numel()
+        total += float(loss(model, blocks[i : i + 16], reduction="sum"))
+    tokens = blocks.ids[:, 1:].numel()
     return {"loss": round(total / tokens, 4), "perplexity": round(math.exp(total / tokens), 2), "tokens": tokens}
 
 

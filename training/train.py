@@ -37,7 +37,7 @@ from transformers import PreTrainedTokenizerBase
 from engine.forms import FORM_IDS, get_form
 from engine.model_dir import ModelDirError, write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
-from training.dataset import encode, example_texts, pack, rhyming_chunks, rhyming_stanzas
+from training.dataset import Rows, encode, example_texts, loss, pack, rhyming_chunks, rhyming_stanzas
 from training.model import CONFIGS, build_model, load_for_finetuning
 from training.sound_embeddings import add_sound_embeddings, plain_state_dict
 
@@ -120,7 +120,7 @@ def lr_at(progress: float, step: int, args) -> float:
 
 
 @torch.no_grad()
-def validation_loss(model, blocks: torch.Tensor, batch_size: int, max_batches: int, device, amp) -> float:
+def validation_loss(model, blocks: Rows, batch_size: int, max_batches: int, device, amp) -> float:
     model.eval()
     losses = []
     for i in range(0, min(len(blocks), batch_size * max_batches), batch_size):
@@ -131,12 +131,11 @@ def validation_loss(model, blocks: torch.Tensor, batch_size: int, max_batches: i
     return sum(losses) / max(1, len(losses))
 
 
-def _loss(model, b: torch.Tensor) -> torch.Tensor:
+def _loss(model, b: Rows) -> torch.Tensor:
     # cached(): with --sound-embeddings the embedding and the tied output layer share one parametrized
     # matrix; compute it once per forward, not twice (a no-op for a plain model).
     with parametrize.cached():
-        logits = model(input_ids=b[:, :-1]).logits
-    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), b[:, 1:].reshape(-1))
+        return loss(model, b)
 
 
 def export(model, tokenizer, out: Path, version: str, metadata: dict) -> None:
@@ -243,10 +242,10 @@ class Run:
     block: int
     train_poems: list[CleanPoem]
     train_examples: list[list[int]]
-    val_blocks: torch.Tensor
+    val_blocks: Rows
     state: dict  # step, epoch, row, elapsed, history: everything --resume needs besides the weights
     metadata: dict = field(default_factory=dict)  # tho_model.json, less the figures of the moment
-    rows: torch.Tensor | None = None  # this epoch's packed training rows
+    rows: Rows | None = None  # this epoch's packed training rows
     rows_per_epoch: int = 0
 
 
@@ -319,7 +318,7 @@ def setup(args) -> Run:
         state=_state(args, run_dir, model, optimizer, device),
     )
     r.metadata = _metadata(r, data_dir, n_params, sum(map(len, train_examples)))
-    r.rows = pack(train_examples, block, seed=args.seed + r.state["epoch"])
+    r.rows = pack(train_examples, block, seed=args.seed + r.state["epoch"], max_position=block)
     r.rows_per_epoch = len(r.rows)
     return r
 
@@ -377,7 +376,7 @@ def _data(
         extra = encode(list(rhyming_chunks(train_poems, form)), tokenizer)
         print(f"--rhyming-chunks {form}={copies}: {len(extra)} chunks rhyme in half their pairs or more")
         train_examples += extra * copies
-    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
+    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0, max_position=block)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
         f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}"
@@ -513,13 +512,13 @@ def train_loop(r: Run) -> None:
     bar.close()
 
 
-def _next_batch(r: Run) -> torch.Tensor:
+def _next_batch(r: Run) -> Rows:
     """The next --batch-size rows, on the device; past the end of an epoch the examples are packed anew."""
     state, n = r.state, r.args.batch_size
     if state["row"] + n > r.rows_per_epoch:
         state["epoch"] += 1
         state["row"] = 0
-        r.rows = pack(r.train_examples, r.block, seed=r.args.seed + state["epoch"])
+        r.rows = pack(r.train_examples, r.block, seed=r.args.seed + state["epoch"], max_position=r.block)
     batch = r.rows[state["row"] : state["row"] + n].to(r.device)
     state["row"] += n
     return batch

@@ -27,7 +27,7 @@ import torch
 
 from engine.backends.hf import DEFAULT_TORCH_THREADS
 from engine.engine import PoemEngine
-from engine.forms import check
+from engine.forms import LINES_PER_STANZA, check
 from engine.model_dir import read_model_info
 from engine.request import PoemRequest
 from engine.settings import SamplingSettings
@@ -43,7 +43,7 @@ from training.generate import (
     training_line_set,
     write_all,
 )
-from training.likelihood import cross_entropy_per_syllable, eval_poems
+from training.likelihood import cross_entropy_per_syllable, end_probabilities, eval_poems
 
 EVAL_FORMS = ("5chu", "lucbat", "7chu", "8chu")
 
@@ -180,6 +180,8 @@ def evaluate(
         f"test cross-entropy per syllable {xent['nats_per_syllable']} nats ({xent['poems']} poems, "
         f"{xent['syllables']} syllables and line breaks)"
     )
+    ends = end_probabilities(model_dir, eval_poems(test))
+    print("end token after line 1, 2, ...: " + "; ".join(f"{f} {v[:LINES_PER_STANZA]}" for f, v in ends.items()))
     results, samples = asyncio.run(generate_eval(model_dir, by_form, training_lines, threads))
     lat_openings = [(f, o.line) for f in ("5chu", "lucbat") for o in by_form.get(f, [])[:10]] or [
         (f, o.line) for f, items in by_form.items() for o in items[:10]
@@ -196,6 +198,7 @@ def evaluate(
         "defaults": info.defaults,
         "validation": ppl,
         "test_cross_entropy": xent,
+        "end_token_after_line": ends,
         "generation": results,
         "openings_per_form": {f: len(v) for f, v in by_form.items()},
         "latency_4_lines": lat,
@@ -244,6 +247,17 @@ def markdown(report: dict) -> str:
         head += [
             f"Test cross-entropy per syllable: **{x['nats_per_syllable']}** nats (over {x['syllables']} "
             f"syllables and line breaks of {x['poems']} test-split poems; comparable across tokenizers).",
+            "",
+        ]
+    if report.get("end_token_after_line"):
+        head += [
+            "Probability of the end token right after line 1, 2, 3, 4 of the same test-split poems (a poem "
+            "ends only after whole stanzas: after lines 1-3 it is how often free decoding stops short): "
+            + "; ".join(
+                f"{form} {', '.join(f'{p:.3f}' for p in ps[:LINES_PER_STANZA])}"
+                for form, ps in report["end_token_after_line"].items()
+            )
+            + ".",
             "",
         ]
     if lat:

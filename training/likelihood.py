@@ -96,3 +96,30 @@ def cross_entropy_per_syllable(model_dir: str | Path, poems: list[tuple[str, lis
         "tokens": tokens,
         "nats_per_token": round(nats / max(1, tokens), 4),
     }
+
+
+@torch.no_grad()
+def end_probabilities(model_dir: str | Path, poems: list[tuple[str, list[str]]]) -> dict[str, list[float]]:
+    """Per form, the mean probability the model gives the end token right after line 1, 2, ... of real
+    poems (read from the form tag, as the engine prompts). Poems end only after whole stanzas, so after
+    lines 1-3 it should be near 0: what it is there is how often free decoding stops a stanza short."""
+    from engine.prompt import END_OF_POEM
+
+    scorer = PoemScorer(model_dir)
+    end = scorer.tokenizer.convert_tokens_to_ids(END_OF_POEM)
+    (newline,) = encode([LINE_SEPARATOR], scorer.tokenizer)[0][-1:]
+    sums: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for form, lines in poems:
+        ids = encode([format_poem(form, list(lines))], scorer.tokenizer)[0][: scorer.max_positions]
+        x = torch.tensor([ids])
+        p_end = scorer.model(input_ids=x).logits[0].float().softmax(-1)[:, end]
+        line_ends = [i - 1 for i, t in enumerate(ids) if i and t in (newline, end)]  # the token before each
+        s, c = sums.setdefault(form, []), counts.setdefault(form, [])
+        for k, i in enumerate(line_ends):
+            if k == len(s):
+                s.append(0.0)
+                c.append(0)
+            s[k] += float(p_end[i])
+            c[k] += 1
+    return {form: [round(v / n, 6) for v, n in zip(sums[form], counts[form], strict=True)] for form in sums}

@@ -10,6 +10,7 @@ import pytest
 from engine.model_dir import write_metadata
 from training.card import write_card
 from training.corpus import rows_read
+from training.dataset import PACKING
 
 SUMMARY = {
     "splits": {"train": {"lucbat": 5, "5chu": 2, "all": 7}, "validation": {"lucbat": 2, "all": 2}},
@@ -54,6 +55,16 @@ def test_a_card_without_evaluation_or_sweep_has_neither_section(model_dir):
     assert "learning rate 0.001 with 10 warm-up steps" in prose and "Final validation loss 6.500." in prose
     assert "## Evaluation" not in card and "## Default sampling settings" not in card and "## Samples" not in card
     assert card.endswith("Most training poems are modern amateur verse.\n")
+
+
+def test_the_card_says_whether_the_last_run_read_each_poem_from_position_0(model_dir):
+    def prose() -> str:
+        return " ".join(write_card(model_dir).read_text(encoding="utf-8").split())
+
+    assert "from its own form tag at position 0" not in prose()  # a run from before `pack` kept positions
+    meta = json.loads((model_dir / "tho_model.json").read_text(encoding="utf-8"))
+    write_metadata(model_dir, **{**meta, "packing": PACKING})
+    assert "The last run read every packed poem from its own form tag at position 0" in prose()
 
 
 def test_evaluation_sweep_and_samples_each_get_their_section(model_dir):

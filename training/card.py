@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.forms import FORMS
 from training.corpus import rows_read
+from training.dataset import PACKING
 
 TARGETS = "checker total ≥ 0.9 with constraints for 5 chữ and lục bát; copy rate ≤ 5%; p50 ≤ 1.5 s for one 4-line poem"
 
@@ -251,11 +252,18 @@ def _training_section(meta: dict, model_dir: Path) -> str:
         model_dir=model_dir,
         validation_loss=_fmt(meta.get("validation_loss")),
         dropout=_dropout(model_dir),
-        flags=(SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
+        flags=(POEM_POSITIONS if meta.get("packing") == PACKING else "")
+        + (SOUND_EMBEDDINGS if hp.get("sound_embeddings") else "")
         + (RHYMING_STANZAS.format(k=hp["rhyming_stanzas"]) if hp.get("rhyming_stanzas") else "")
         + "".join(RHYMING_CHUNKS.format(form=f, k=k) for f, k in (hp.get("rhyming_chunks") or {}).items()),
         **{k: hp.get(k) for k in ("weight_decay", "lr", "warmup", "min_lr", "batch_size", "grad_accum", "block")},
     )
+
+
+POEM_POSITIONS = (
+    "\nThe last run read every packed poem from its own form tag at position 0, attending only to itself, as the"
+    " engine prompts it (training/dataset.py `pack`)."
+)
 
 
 SOUND_EMBEDDINGS = (

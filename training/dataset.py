@@ -75,6 +75,11 @@ def codec_for(tokenizer) -> SyllableCodec | None:
     return SyllableCodec(tokenizer.get_vocab())
 
 
+# How `pack` lays out rows, as tho_model.json records it ("packing"): the model card says which runs read
+# each poem from its own form tag at position 0 (runs before this field numbered positions from the row start).
+PACKING = "poem positions"
+
+
 @dataclass(frozen=True)
 class Rows:
     """Packed training rows of block+1 tokens and each token's position within its own example."""

@@ -37,7 +37,7 @@ from transformers import PreTrainedTokenizerBase
 from engine.forms import FORM_IDS, get_form
 from engine.model_dir import ModelDirError, write_metadata
 from training.corpus import CleanPoem, data_hash, read_split
-from training.dataset import Rows, encode, example_texts, loss, pack, rhyming_chunks, rhyming_stanzas
+from training.dataset import PACKING, Rows, encode, example_texts, loss, pack, rhyming_chunks, rhyming_stanzas
 from training.model import CONFIGS, build_model, load_for_finetuning
 from training.sound_embeddings import add_sound_embeddings, plain_state_dict
 
@@ -440,6 +440,7 @@ def _metadata(r: Run, data_dir: Path, n_params: int, n_tokens: int) -> dict:
             "context": config.n_positions,
         },
         "parameters": n_params,
+        "packing": PACKING,
         "device": torch.cuda.get_device_name()
         if r.device.type == "cuda"
         else f"cpu ({torch.get_num_threads()} torch threads)",

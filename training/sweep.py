@@ -1,6 +1,6 @@
 """Sampling sweep: choose the model directory's default sampling settings (generation_config.json).
 
-    python -m training sweep --model models/tho-gpt2-syl-r10 [--n-openings 50]   # 14 settings x 100 poems: minutes
+    python -m training sweep --model models/tho-gpt2-syl-r12a [--n-openings 50]   # 14 settings x 100 poems: minutes
 
 Each combination of temperature / top-k / top-p / repetition penalty /
 no-repeat n-gram size writes poems, with the decoding constraint, from

@@ -1,7 +1,7 @@
 """Train a GPT-2 on the poems (from scratch, or fine-tuning a local checkpoint) and write a model directory.
 
     python -m training train --config cpu --out models/tho-gpt2-cpu --max-minutes 70
-    python -m training train --out models/tho-gpt2-syl-r11 --init-from models/tho-gpt2-syl-r10 --dropout 0
+    python -m training train --out models/tho-gpt2-syl-r13 --init-from models/tho-gpt2-syl-r12a --dropout 0
     python -m training train ... --resume        # go on from build/runs/<out name>/ckpt.pt
     python -m training train ... --sound-embeddings   # shared rhyme and tone vectors (sound_embeddings.py)
 

@@ -97,7 +97,7 @@ class Rows:
         return Rows(self.ids.to(device), self.positions.to(device))
 
 
-def pack(examples: list[list[int]], block: int, seed: int, max_position: int | None = None) -> Rows:
+def pack(examples: list[list[int]], block: int, seed: int) -> Rows:
     """Shuffle the examples, concatenate them and cut into rows of block+1 tokens.
 
     Each example starts with its form tag and ends with the end token, so the
@@ -119,8 +119,8 @@ def pack(examples: list[list[int]], block: int, seed: int, max_position: int | N
     n = (len(stream) - 1) // block
     x = torch.tensor(stream[: n * block + 1], dtype=torch.long)
     pos = torch.tensor(place[: n * block + 1], dtype=torch.long)
-    if max_position is not None:  # an example longer than the context (none in the corpus) keeps the last one
-        pos = pos.clamp(max=max_position)
+    # block < the model's context: an example longer than a row (none in the corpus) keeps position `block`
+    pos = pos.clamp(max=block)
     rows = [slice(i * block, i * block + block + 1) for i in range(n)]
     return Rows(torch.stack([x[r] for r in rows]), torch.stack([pos[r] for r in rows]))
 

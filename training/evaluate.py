@@ -66,7 +66,7 @@ def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
     block = min(256, model.config.n_positions - 1)
-    blocks = pack(encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer), block, 0, block)
+    blocks = pack(encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer), block, 0)
     blocks = blocks[:max_blocks]
     total = 0.0
     for i in range(0, len(blocks), 16):

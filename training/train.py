@@ -318,7 +318,7 @@ def setup(args) -> Run:
         state=_state(args, run_dir, model, optimizer, device),
     )
     r.metadata = _metadata(r, data_dir, n_params, sum(map(len, train_examples)))
-    r.rows = pack(train_examples, block, seed=args.seed + r.state["epoch"], max_position=block)
+    r.rows = pack(train_examples, block, seed=args.seed + r.state["epoch"])
     r.rows_per_epoch = len(r.rows)
     return r
 
@@ -376,7 +376,7 @@ def _data(
         extra = encode(list(rhyming_chunks(train_poems, form)), tokenizer)
         print(f"--rhyming-chunks {form}={copies}: {len(extra)} chunks rhyme in half their pairs or more")
         train_examples += extra * copies
-    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0, max_position=block)
+    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
         f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}"
@@ -519,7 +519,7 @@ def _next_batch(r: Run) -> Rows:
     if state["row"] + n > r.rows_per_epoch:
         state["epoch"] += 1
         state["row"] = 0
-        r.rows = pack(r.train_examples, r.block, seed=r.args.seed + state["epoch"], max_position=r.block)
+        r.rows = pack(r.train_examples, r.block, seed=r.args.seed + state["epoch"])
     batch = r.rows[state["row"] : state["row"] + n].to(r.device)
     state["row"] += n
     return batch

@@ -41,8 +41,8 @@ def test_end_probabilities_read_the_end_token_right_after_each_line(tmp_path):
 
     model_dir = build_tiny_model(tmp_path / "tiny")
     poem = REAL[:4]
-    got = end_probabilities(model_dir, [("5chu", poem)])
     scorer = PoemScorer(model_dir)
+    got = end_probabilities(scorer, [("5chu", poem)])
     end = scorer.tokenizer.convert_tokens_to_ids(END_OF_POEM)
     want = []
     for k in range(1, 5):

@@ -328,3 +328,37 @@ def test_bench_prints_tokens_per_second_for_each_case(trained, capsys):
     assert len(lines) == 2
     assert "batch   2 x block  16" in lines[0] and "batch   4 x block   8" in lines[1]
     assert all(float(line.split("tok/s")[0].split()[-1]) > 0 for line in lines)
+
+
+def test_evaluate_writes_the_report_the_model_card_reads(trained, tmp_path):
+    """`python -m training evaluate` end to end on the tiny model: the likelihood measures, the generated
+    poems' scores per form (constrained, free and the real lines), latency, in eval.json and eval.md."""
+    import shutil
+
+    from engine.prompt import FORM_TAGS
+
+    work, model = trained
+    copy = tmp_path / model.name
+    shutil.copytree(model, copy)
+    # the smoke corpus's test split is one free-verse poem: hold out its 5 chữ and lục bát poems instead
+    rows = [json.loads(line) for line in (work / "data" / "train.jsonl").open(encoding="utf-8")]
+    held = [r for r in rows if r["form"] in ("5chu", "lucbat")]
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, part in (("train", [r for r in rows if r not in held]), ("test", held)):
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+    shutil.copy(work / "data" / "validation.jsonl", data / "validation.jsonl")
+    args = ["--model", str(copy), "--data", str(data), "--n-openings", "2", "--forms", "5chu", "lucbat"]
+    assert main(["--work", str(work), "evaluate", *args, "--latency-requests", "2", "--threads", "1"]) == 0
+    report = json.loads((copy / "eval.json").read_text(encoding="utf-8"))
+    assert report["test_cross_entropy"]["nats_per_syllable"] > 0 and report["test_cross_entropy"]["poems"] > 0
+    assert report["validation"]["loss"] > 0
+    assert report["end_token_after_line"] and set(report["end_token_after_line"]) <= set(FORM_TAGS)
+    assert all(0 <= p <= 1 for ps in report["end_token_after_line"].values() for p in ps)
+    assert report["openings_per_form"] == {"5chu": 2, "lucbat": 1}
+    for decoding in ("constrained", "unconstrained", "real"):
+        assert set(report["generation"][decoding]) == {"5chu", "lucbat"}, decoding
+    # the form automaton guarantees the lines' lengths even from a random tiny model
+    assert all(r["length"] == 1.0 for r in report["generation"]["constrained"].values())
+    assert 0 < report["latency_4_lines"]["p50_s"] <= report["latency_4_lines"]["p90_s"]
+    assert "cross-entropy" in (copy / "eval.md").read_text(encoding="utf-8")

@@ -121,6 +121,8 @@ def pack(examples: list[list[int]], block: int, seed: int) -> Rows:
     pos = torch.tensor(place[: n * block + 1], dtype=torch.long)
     # block < the model's context: an example longer than a row (none in the corpus) keeps position `block`
     pos = pos.clamp(max=block)
+    if n < 1:  # fewer tokens than one row: no rows (callers with little data pick a shorter block)
+        return Rows(torch.empty((0, block + 1), dtype=torch.long), torch.empty((0, block + 1), dtype=torch.long))
     rows = [slice(i * block, i * block + block + 1) for i in range(n)]
     return Rows(torch.stack([x[r] for r in rows]), torch.stack([pos[r] for r in rows]))
 

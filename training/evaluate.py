@@ -43,7 +43,7 @@ from training.generate import (
     training_line_set,
     write_all,
 )
-from training.likelihood import cross_entropy_per_syllable, end_probabilities, eval_poems
+from training.likelihood import PoemScorer, cross_entropy_per_syllable, end_probabilities, eval_poems
 
 EVAL_FORMS = ("5chu", "lucbat", "7chu", "8chu")
 
@@ -58,15 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @torch.no_grad()
-def validation_perplexity(model_dir: Path, data_dir: Path, max_blocks: int = 400) -> dict:
-    from transformers import AutoTokenizer, GPT2LMHeadModel
-
+def validation_perplexity(scorer: PoemScorer, data_dir: Path, max_blocks: int = 400) -> dict:
     from training.dataset import encode, example_texts, loss, pack
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    model = GPT2LMHeadModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
-    block = min(256, model.config.n_positions - 1)
-    blocks = pack(encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer), block, 0)
+    tokenizer, model = scorer.tokenizer, scorer.model
+    examples = encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer)
+    # a validation split shorter than one row of 256 (a small corpus) is read as one shorter row
+    block = min(256, model.config.n_positions - 1, sum(map(len, examples)) - 1)
+    blocks = pack(examples, block, 0)
     blocks = blocks[:max_blocks]
     total = 0.0
     for i in range(0, len(blocks), 16):
@@ -173,14 +172,16 @@ def evaluate(
     training_lines = training_line_set(train)
     test = read_split(data_dir / "test.jsonl")
     by_form = openings(test, training_lines, tuple(forms), n_openings)
-    ppl = validation_perplexity(model_dir, data_dir)
+    scorer = PoemScorer(model_dir)  # one load for the three likelihood measures
+    ppl = validation_perplexity(scorer, data_dir)
     print(f"validation perplexity {ppl['perplexity']} (loss {ppl['loss']}, {ppl['tokens']} tokens)")
-    xent = cross_entropy_per_syllable(model_dir, eval_poems(test))
+    xent = cross_entropy_per_syllable(scorer, eval_poems(test))
     print(
         f"test cross-entropy per syllable {xent['nats_per_syllable']} nats ({xent['poems']} poems, "
         f"{xent['syllables']} syllables and line breaks)"
     )
-    ends = end_probabilities(model_dir, eval_poems(test))
+    ends = end_probabilities(scorer, eval_poems(test))
+    del scorer
     print("end token after line 1, 2, ...: " + "; ".join(f"{f} {v[:LINES_PER_STANZA]}" for f, v in ends.items()))
     results, samples = asyncio.run(generate_eval(model_dir, by_form, training_lines, threads))
     lat_openings = [(f, o.line) for f in ("5chu", "lucbat") for o in by_form.get(f, [])[:10]] or [

@@ -8,12 +8,12 @@ training split; the real continuation (lines 2-4) is kept as the reference.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.backends.hf import DEFAULT_TORCH_THREADS, HFBackend
+from engine.bench import percentile
 from engine.engine import PoemEngine
 from engine.forms import LINES_PER_STANZA, check, label_form
 from engine.request import Poem, PoemRequest
@@ -104,10 +104,9 @@ async def latency(
             times.append(time.perf_counter() - t)
     finally:
         await engine.close()
-    times.sort()
     return {
         "n": n,
-        "p50_s": round(statistics.median(times), 3),
-        "p90_s": round(times[int(0.9 * (n - 1))], 3),
+        "p50_s": round(percentile(times, 50), 3),
+        "p90_s": round(percentile(times, 90), 3),
         "mean_s": round(sum(times) / n, 3),
     }

@@ -80,9 +80,8 @@ def eval_poems(test: list[CleanPoem], limit: int = 600) -> list[tuple[str, list[
     return out[:limit]
 
 
-def cross_entropy_per_syllable(model_dir: str | Path, poems: list[tuple[str, list[str]]]) -> dict:
+def cross_entropy_per_syllable(scorer: PoemScorer, poems: list[tuple[str, list[str]]]) -> dict:
     """Nats per syllable-or-line-break over whole poems (see the module docstring)."""
-    scorer = PoemScorer(model_dir)
     nats, units, tokens = 0.0, 0, 0
     for form, lines in poems:
         n, t = scorer.nll(form, lines, given=0)
@@ -99,13 +98,12 @@ def cross_entropy_per_syllable(model_dir: str | Path, poems: list[tuple[str, lis
 
 
 @torch.no_grad()
-def end_probabilities(model_dir: str | Path, poems: list[tuple[str, list[str]]]) -> dict[str, list[float]]:
+def end_probabilities(scorer: PoemScorer, poems: list[tuple[str, list[str]]]) -> dict[str, list[float]]:
     """Per form, the mean probability the model gives the end token right after line 1, 2, ... of real
     poems (read from the form tag, as the engine prompts). Poems end only after whole stanzas, so after
     lines 1-3 it should be near 0: what it is there is how often free decoding stops a stanza short."""
     from engine.prompt import END_OF_POEM
 
-    scorer = PoemScorer(model_dir)
     end = scorer.tokenizer.convert_tokens_to_ids(END_OF_POEM)
     (newline,) = encode([LINE_SEPARATOR], scorer.tokenizer)[0][-1:]
     sums: dict[str, list[float]] = {}

@@ -161,9 +161,9 @@ def summarise_generation(results: dict) -> dict:
 
 def measure(model_dir: Path, settings: EvalSettings, test: list[CleanPoem], training_lines: set[str]) -> dict:
     # The same measure as `python -m training evaluate` (training.likelihood), on the same plain test poems.
-    from training.likelihood import cross_entropy_per_syllable, eval_poems
+    from training.likelihood import PoemScorer, cross_entropy_per_syllable, eval_poems
 
-    ce = cross_entropy_per_syllable(model_dir, eval_poems(test, settings.ce_poems))
+    ce = cross_entropy_per_syllable(PoemScorer(model_dir), eval_poems(test, settings.ce_poems))
     out = {"ce_per_syllable": ce["nats_per_syllable"]}
     out.update(form_metrics(model_dir, settings, test, training_lines))
     return out

@@ -97,7 +97,7 @@ class Rows:
         return Rows(self.ids.to(device), self.positions.to(device))
 
 
-def pack(examples: list[list[int]], block: int, seed: int) -> Rows:
+def pack(examples: list[list[int]], block: int, seed: int, max_position: int) -> Rows:
     """Shuffle the examples, concatenate them and cut into rows of block+1 tokens.
 
     Each example starts with its form tag and ends with the end token, so the
@@ -111,7 +111,13 @@ def pack(examples: list[list[int]], block: int, seed: int) -> Rows:
     starts mid-poem carries on with the poem's positions. Rows numbered from
     the row start taught the model that a poem may start anywhere, so it never
     learned where its 4th line ends: free poems stopped after 2-3 lines.
+
+    An example longer than the model's context (`max_position` + 1 tokens,
+    none in the corpus at the default sizes) is cut there: its positions must
+    go on counting, since transformers starts a new sequence wherever a
+    position does not follow the one before it.
     """
+    examples = [e[: max_position + 1] for e in examples]
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     stream = [t for i in order for t in examples[i]]
@@ -119,8 +125,6 @@ def pack(examples: list[list[int]], block: int, seed: int) -> Rows:
     n = (len(stream) - 1) // block
     x = torch.tensor(stream[: n * block + 1], dtype=torch.long)
     pos = torch.tensor(place[: n * block + 1], dtype=torch.long)
-    # block < the model's context: an example longer than a row (none in the corpus) keeps position `block`
-    pos = pos.clamp(max=block)
     if n < 1:  # fewer tokens than one row: no rows (callers with little data pick a shorter block)
         return Rows(torch.empty((0, block + 1), dtype=torch.long), torch.empty((0, block + 1), dtype=torch.long))
     rows = [slice(i * block, i * block + block + 1) for i in range(n)]

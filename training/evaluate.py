@@ -3,13 +3,17 @@
     python -m training evaluate --model models/tho-gpt2-cpu [--n-openings 40] [--latency-requests 20]
 
 Measures
-- validation perplexity (packed validation blocks, the shipped fp16 weights);
+- validation perplexity (packed validation blocks read as training reads them,
+  each poem at its own positions; the weights in float32);
+- cross-entropy per syllable on plain test-split poems (comparable across
+  tokenizers) and the end token's probability right after each line
+  (training.likelihood);
 - for opening lines of test-split poems (never seen as a line in training),
   per form, with and without the decoding constraint: the form checker's
   scores (length, tone, rhyme, total), distinct-1/2, copy rate (share of
   generated lines found verbatim in the training split), ROUGE-L and BLEU-4
   of lines 2-4 against the poem's real lines 2-4;
-- latency: one 4-line poem for one user, requests one after another, p50.
+- latency: one 4-line poem for one user, requests one after another, p50 and p90.
 Poems are written by the real engine (PoemEngine + HFBackend) with the model
 directory's default sampling settings (the sweep's choice) and fixed seeds.
 """
@@ -65,7 +69,7 @@ def validation_perplexity(scorer: PoemScorer, data_dir: Path, max_blocks: int = 
     examples = encode(list(example_texts(read_split(data_dir / "validation.jsonl"))), tokenizer)
     # a validation split shorter than one row of 256 (a small corpus) is read as one shorter row
     block = min(256, model.config.n_positions - 1, sum(map(len, examples)) - 1)
-    blocks = pack(examples, block, 0)
+    blocks = pack(examples, block, 0, model.config.n_positions - 1)
     blocks = blocks[:max_blocks]
     total = 0.0
     for i in range(0, len(blocks), 16):

@@ -101,7 +101,8 @@ def cross_entropy_per_syllable(scorer: PoemScorer, poems: list[tuple[str, list[s
 def end_probabilities(scorer: PoemScorer, poems: list[tuple[str, list[str]]]) -> dict[str, list[float]]:
     """Per form, the mean probability the model gives the end token right after line 1, 2, ... of real
     poems (read from the form tag, as the engine prompts). Poems end only after whole stanzas, so after
-    lines 1-3 it should be near 0: what it is there is how often free decoding stops a stanza short."""
+    lines 1-3 it should be near 0: what it is there is about how often free decoding stops a stanza
+    short (the raw model's probability: the sampling settings reshape it a little)."""
     from engine.prompt import END_OF_POEM
 
     end = scorer.tokenizer.convert_tokens_to_ids(END_OF_POEM)

@@ -288,7 +288,13 @@ def setup(args) -> Run:
         set_dropout(model, args.dropout)
     block = min(args.block, model.config.n_positions - 1)
     train_poems, train_examples, val_blocks = _data(
-        data_dir, tokenizer, block, args.limit_poems, args.rhyming_stanzas, args.rhyming_chunks
+        data_dir,
+        tokenizer,
+        block,
+        model.config.n_positions - 1,
+        args.limit_poems,
+        args.rhyming_stanzas,
+        args.rhyming_chunks,
     )
     n_params = sum(p.numel() for p in model.parameters())  # as saved: the sound vectors fold into the embedding
     if args.sound_embeddings:
@@ -318,7 +324,7 @@ def setup(args) -> Run:
         state=_state(args, run_dir, model, optimizer, device),
     )
     r.metadata = _metadata(r, data_dir, n_params, sum(map(len, train_examples)))
-    r.rows = pack(train_examples, block, seed=args.seed + r.state["epoch"])
+    r.rows = pack(train_examples, block, args.seed + r.state["epoch"], model.config.n_positions - 1)
     r.rows_per_epoch = len(r.rows)
     return r
 
@@ -359,6 +365,7 @@ def _data(
     data_dir: Path,
     tokenizer,
     block: int,
+    max_position: int,
     limit_poems: int | None,
     rhyming_copies: int = 0,
     chunk_copies: dict[str, int] | None = None,
@@ -376,7 +383,7 @@ def _data(
         extra = encode(list(rhyming_chunks(train_poems, form)), tokenizer)
         print(f"--rhyming-chunks {form}={copies}: {len(extra)} chunks rhyme in half their pairs or more")
         train_examples += extra * copies
-    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, seed=0)
+    val_blocks = pack(encode(list(example_texts(val_poems)), tokenizer), block, 0, max_position)
     print(
         f"{len(train_poems)} poems, {len(train_examples)} examples, {sum(map(len, train_examples))} tokens "
         f"(encoded in {time.time() - t0:.0f}s); {len(val_blocks)} validation blocks of {block}"
@@ -519,7 +526,7 @@ def _next_batch(r: Run) -> Rows:
     if state["row"] + n > r.rows_per_epoch:
         state["epoch"] += 1
         state["row"] = 0
-        r.rows = pack(r.train_examples, r.block, seed=r.args.seed + state["epoch"])
+        r.rows = pack(r.train_examples, r.block, r.args.seed + state["epoch"], r.model.config.n_positions - 1)
     batch = r.rows[state["row"] : state["row"] + n].to(r.device)
     state["row"] += n
     return batch

@@ -30,6 +30,11 @@ from engine.settings import SamplingSettings
 MAX_OPENING_CHARS = 120
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _SPACES = re.compile(r"\s+")
+# The prompt format's markup (<|5chu|>, <|endoftext|>, <|unk|>, any <|...|>): typed into an opening, the
+# tokenizer would read it as the real token, and an end token cut the poem there, empty.
+_MARKUP = re.compile(r"<\|[^<>|]*\|>")
+# Zero-width spaces separate words in pasted text: a space, not nothing ("Mùa\u200bthu" is two words).
+_ZERO_WIDTH_SPACES = "\u200b"
 
 
 class InvalidRequest(ValueError):
@@ -44,14 +49,16 @@ class InvalidRequest(ValueError):
 def clean_opening(text: str) -> str:
     """Normalise an opening line, or raise InvalidRequest.
 
-    Control and format characters (including zero-width ones) are removed and
-    spaces collapsed; the first letter is capitalised, as training does.
+    The prompt format's markup is removed, zero-width spaces become spaces,
+    other control and format characters are removed and spaces collapsed;
+    the first letter is capitalised, as training does.
     """
-    text = unicodedata.normalize("NFC", text or "")
+    text = _MARKUP.sub(" ", unicodedata.normalize("NFC", text or ""))
+    separators = "\t\n\r" + _ZERO_WIDTH_SPACES
     text = "".join(
-        " " if ch in "\t\n\r" else ch
+        " " if ch in separators else ch
         for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+        if ch in separators or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
     )
     text = _SPACES.sub(" ", text).strip()
     if not text:

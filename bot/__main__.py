@@ -142,7 +142,8 @@ def run(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args)
     except ValidationError as exc:
-        print(redactor(str(exc)), file=sys.stderr)
+        # The messages only: pydantic's own text quotes the input, every variable's value with it.
+        print(redactor("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())), file=sys.stderr)
         return 2
     update_secrets(redactor, settings.secrets())
     logging.getLogger().setLevel(log_level(args, settings))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.backends import BACKENDS
@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         if value not in allowed:
             raise ValueError(f"{cls.model_fields[info.field_name].alias} must be one of {', '.join(allowed)}")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_has_a_secret(self):
+        # Without the secret anyone who finds the webhook URL can post updates as any user, admins too.
+        if self.telegram_webhook_url and not (
+            self.telegram_webhook_secret and self.telegram_webhook_secret.get_secret_value()
+        ):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET must be set with TELEGRAM_WEBHOOK_URL: Telegram sends it with every "
+                "update, and without it anyone who finds the URL can send updates as any user"
+            )
+        return self
 
     def engine_concurrency(self) -> int:
         if self.max_concurrent is not None:

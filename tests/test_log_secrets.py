@@ -131,3 +131,32 @@ def test_redactor_masks_secrets_in_messages_arguments_and_tracebacks():
     assert not leaked(text)
     # A token nobody configured is still caught by its shape.
     assert leaked(Redactor()(f"https://api.telegram.org/bot{TELEGRAM_TOKEN}/x {DISCORD_TOKEN}")) == []
+
+
+def test_a_webhook_without_its_secret_is_refused_at_start_and_the_refusal_quotes_no_secret(tmp_path, tiny_model_dir):
+    """TELEGRAM_WEBHOOK_URL without TELEGRAM_WEBHOOK_SECRET would accept updates from anyone who finds the
+    URL, as any user: the bot refuses to start (exit 2) and says which variable to set. The message is
+    the rule alone: pydantic's own text quoted every variable's value, the token and the URL's path."""
+    import os
+    import subprocess
+
+    path = "hook-path-7f3a9c"
+    env = {
+        **os.environ,
+        "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_WEBHOOK_URL": f"https://bot.example.org/{path}",
+        "THO_DB": str(tmp_path / "tho.db"),
+    }
+    env.pop("TELEGRAM_WEBHOOK_SECRET", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "telegram", "--model", str(tiny_model_dir)],
+        env=env,
+        cwd=tmp_path,  # no .env from the checkout
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done
+    assert "TELEGRAM_WEBHOOK_SECRET must be set" in done.stderr and "Traceback" not in done.stderr
+    assert not leaked(done.stdout + done.stderr) and path not in done.stdout + done.stderr
+    assert not (tmp_path / "tho.db").exists()  # refused before anything was opened

@@ -143,8 +143,8 @@ def offered(interaction: discord.Interaction) -> bool:
     """Is the pressed custom_id one of the buttons of the message it came from?"""
     custom_id = (interaction.data or {}).get("custom_id")
     message = interaction.message
-    if message is None:
-        return True
+    if message is None:  # a component press always comes with its message: a made-up one offers nothing
+        return False
     return any(
         getattr(child, "custom_id", None) == custom_id
         for row in message.components

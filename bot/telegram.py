@@ -13,7 +13,10 @@ webhook when TELEGRAM_WEBHOOK_URL is set.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
 import traceback
 from collections.abc import AsyncIterator
@@ -216,13 +219,12 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An inline button: run its action, answer the callback, update the message in place."""
     query = update.callback_query
-    if not offered(query):
+    action = offered_action(query, context.application.bot_data["button_key"])
+    if action is None:
         # A client can send any callback data: only a button that is on this message counts.
         await query.answer(texts.UNKNOWN_ACTION)
         return
-    reply = await core_of(context).action(
-        user_key(update), query.data or "", display_name=update.effective_user.full_name
-    )
+    reply = await core_of(context).action(user_key(update), action, display_name=update.effective_user.full_name)
     # CallbackQueries need to be answered, even if no notification to the user is needed:
     # until then the client shows a spinner on the button.
     await query.answer(fit(reply.answer or ("" if not reply.error else reply.text), ANSWER_LIMIT) or None)
@@ -264,6 +266,7 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer([], cache_time=0, is_personal=True, button=start_button(reply.text))
         return
     title, _, rest = reply.text.partition("\n")
+    key = context.application.bot_data["button_key"]
     result = InlineQueryResultArticle(
         id=str(reply.poem_id),
         title=fit(title, INLINE_TITLE_LIMIT),
@@ -271,7 +274,7 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         input_message_content=InputTextMessageContent(fit(reply.text, MESSAGE_LIMIT)),
         # Only the stars: the picture button needs a chat to send the picture to, which an inline message lacks.
         reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton(b.label, callback_data=b.action) for b in reply.buttons[0]]]
+            [[InlineKeyboardButton(b.label, callback_data=signed(b.action, key)) for b in reply.buttons[0]]]
         ),
     )
     await query.answer([result], cache_time=INLINE_CACHE_SECONDS, is_personal=True)
@@ -282,13 +285,42 @@ def start_button(text: str) -> InlineQueryResultsButton:
     return InlineQueryResultsButton(text=fit(text, INLINE_BUTTON_LIMIT), start_parameter="inline")
 
 
-def offered(query: CallbackQuery) -> bool:
-    """Is the pressed data one of the buttons of the message it came with?"""
+def offered_action(query: CallbackQuery, key: bytes) -> str | None:
+    """The pressed button's action, if it is one of the buttons of the message it came with; else None.
+
+    A message sent through inline mode does not come with the press (only its inline_message_id), so
+    its buttons carry a signature instead (`signed`): without it anyone could send "rate:<any poem
+    id>:5" from an inline message and rate poems written in private chats into /top. A message the
+    bot can no longer read (deleted) offers nothing."""
+    data = query.data or ""
     message = query.message
-    if not isinstance(message, Message):  # too old to be sent along: the core's checks alone decide
-        return True
-    markup = message.reply_markup
-    return markup is not None and any(b.callback_data == query.data for row in markup.inline_keyboard for b in row)
+    if isinstance(message, Message):
+        markup = message.reply_markup
+        on_it = markup is not None and any(b.callback_data == data for row in markup.inline_keyboard for b in row)
+        return data if on_it else None
+    if query.inline_message_id:
+        action, _, signature = data.rpartition(SIGNATURE_SEPARATOR)
+        return action if action and hmac.compare_digest(signature, _signature(action, key)) else None
+    return None
+
+
+SIGNATURE_SEPARATOR = "~"
+
+
+def button_key(token: str) -> bytes:
+    """The key that signs inline-mode buttons: derived from the bot token, so it survives restarts and
+    differs per bot; the token itself cannot be read back from it."""
+    return hashlib.sha256(b"tho-bot inline buttons\0" + token.encode()).digest()
+
+
+def _signature(action: str, key: bytes) -> str:
+    digest = hmac.new(key, action.encode(), hashlib.sha256).digest()[:9]  # 72 bits: no guessing online
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def signed(action: str, key: bytes) -> str:
+    """`action` with its signature, as an inline message's button carries it (12 more bytes of 64)."""
+    return f"{action}{SIGNATURE_SEPARATOR}{_signature(action, key)}"
 
 
 def command_name(message: Message) -> str:
@@ -355,13 +387,16 @@ def build_application(runtime: Runtime, *, rate_limiter: AIORateLimiter | None =
         .build()
     )
     application.bot_data["core"] = runtime.core
+    application.bot_data["button_key"] = button_key(token)
     application.bot_data["admin_chat"] = settings.telegram_admin_chat
     application.bot_data["stream"] = settings.stream
     application.bot_data["stream_interval"] = None  # None: by chat type (bot.streaming); tests set 0
-    application.add_handler(CommandHandler(POEM_COMMANDS, poem_command))
-    application.add_handler(CommandHandler(OTHER_COMMANDS, other_command))
-    application.add_handler(CommandHandler(ADMIN_COMMANDS, admin_command))
-    application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    # New messages only: editing an old /tho or /danhgia would run it again (and rate the latest poem).
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler(POEM_COMMANDS, poem_command, filters=new))
+    application.add_handler(CommandHandler(OTHER_COMMANDS, other_command, filters=new))
+    application.add_handler(CommandHandler(ADMIN_COMMANDS, admin_command, filters=new))
+    application.add_handler(MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     application.add_handler(CallbackQueryHandler(button))
     application.add_handler(InlineQueryHandler(inline_query))
     application.add_error_handler(on_error)

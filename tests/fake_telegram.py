@@ -267,6 +267,32 @@ class FakeTelegram:
         )
         return query_id
 
+    async def click_inline(self, user: dict, inline_message_id: str, data: str) -> str:
+        """The user presses a button of a message sent through inline mode: Telegram sends the
+        inline_message_id, not the message; returns the query id."""
+        query_id = str(next(self._callback_ids))
+        await self._push(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user,
+                    "chat_instance": "1",
+                    "data": data,
+                    "inline_message_id": inline_message_id,
+                }
+            }
+        )
+        return query_id
+
+    async def edit(self, message: dict, text: str) -> None:
+        """The user edits a message they sent (`message`, as `command` returned it)."""
+        edited = {**message, "text": text, "edit_date": int(time.time())}
+        if text.startswith("/"):
+            edited["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(text.split()[0].encode("utf-16-le")) // 2}
+            ]
+        await self._push({"edited_message": edited})
+
     async def inline_query(self, user: dict, text: str) -> str:
         """The user types `@Bot <text>` in some chat; returns the inline query id."""
         query_id = f"iq{next(self._callback_ids)}"

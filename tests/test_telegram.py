@@ -439,8 +439,59 @@ async def test_inline_query_offers_a_poem_with_the_users_settings(bot):
     assert result["type"] == "article" and result["id"] == str(poem_id) and result["title"] == OPENING
     assert result["input_message_content"]["message_text"].startswith(stored + "\n\n—")
     stars = result["reply_markup"]["inline_keyboard"]
-    assert [b["callback_data"] for b in stars[0]] == [f"rate:{poem_id}:{n}" for n in range(1, 6)] and len(stars) == 1
+    # the stars' actions, each signed: a press on an inline message comes without the message
+    assert [b["callback_data"].partition("~")[0] for b in stars[0]] == [f"rate:{poem_id}:{n}" for n in range(1, 6)]
+    assert len(stars) == 1
     assert int(answer["cache_time"]) <= 60 and str(answer["is_personal"]).lower() == "true"
+
+
+async def test_an_inline_messages_stars_rate_its_poem_and_forged_ones_rate_nothing(bot):
+    """A press on a message sent through inline mode comes without the message, so the adapter cannot
+    see its buttons: its stars carry a signature. Anyone in that chat may rate that poem; data made
+    up by a client (another poem's id, another value, no signature) is refused and stores nothing:
+    before, two accounts could rate any private poem by its id into /top."""
+    fake, runtime = bot
+    lan, minh = fake.user(54), fake.user(55)
+    private = await fake.reply(minh, f"/tho {OPENING}")  # a poem written in a private chat
+    ((private_id,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = 'tg:55'")
+    assert private["text"].startswith(OPENING)
+    query = await fake.inline_query(lan, "Chiều nay em đứng bên sông")
+    answer = await fake.wait_for(lambda: fake.inline_answers.get(query))
+    ((shared_id,),) = rows(runtime, "SELECT id FROM poems WHERE user_key = 'tg:54'")
+    stars = answer["results"][0]["reply_markup"]["inline_keyboard"][0]
+    five = stars[4]["callback_data"]
+    assert five.startswith(f"rate:{shared_id}:5~") and len(five.encode()) <= 64
+
+    pressed = await fake.click_inline(minh, "inline-1", five)  # someone in the chat it was sent to
+    assert (await fake.answer(pressed)).get("text") != texts.UNKNOWN_ACTION
+    assert rows(runtime, "SELECT poem_id, user_key, stars FROM ratings") == [(shared_id, "tg:55", 5)]
+
+    signature = five.rpartition("~")[2]
+    for forged in (f"rate:{private_id}:5", f"rate:{private_id}:5~{signature}", f"rate:{shared_id}:1~{signature}"):
+        pressed = await fake.click_inline(lan, "inline-1", forged)
+        assert (await fake.answer(pressed))["text"] == texts.UNKNOWN_ACTION, forged
+    assert rows(runtime, "SELECT poem_id, user_key, stars FROM ratings") == [(shared_id, "tg:55", 5)]
+
+
+async def test_an_edited_command_is_not_run_again(bot):
+    """Telegram sends an edit of an old message as an update too: editing "/danhgia 5" must not rate the
+    latest poem again, nor an edited /tho write one."""
+    fake, runtime = bot
+    lan = fake.user(56)
+    await fake.reply(lan, f"/tho {OPENING}")
+    rated = await fake.command(lan, "/danhgia 5")
+    await fake.wait_for(lambda: rows(runtime, "SELECT stars FROM ratings") == [(5,)])
+    written = await fake.command(lan, "/tho Chiều nay em đứng bên sông")
+    await fake.wait_for(lambda: rows(runtime, "SELECT COUNT(*) FROM poems") == [(2,)])
+    sent = len(fake.sent_to(lan["id"]))
+    await fake.edit(rated, "/danhgia 1")
+    await fake.edit(written, "/tho Đêm nay trăng sáng quá chừng")
+    # Updates are handled concurrently: give the edits the time a command takes here, then one more command
+    await asyncio.sleep(1.5)
+    await fake.reply(lan, "/caidat")
+    assert len(fake.sent_to(lan["id"])) == sent + 1
+    assert rows(runtime, "SELECT stars FROM ratings") == [(5,)]
+    assert rows(runtime, "SELECT COUNT(*) FROM poems") == [(2,)]
 
 
 async def test_inline_queries_typed_over_are_not_written_and_the_rate_limit_holds(tmp_path, tiny_model_dir):

@@ -491,11 +491,12 @@ class Core:
         except LookupError:
             return Reply(texts.POEM_NOT_FOUND, error=True, answer=texts.POEM_NOT_FOUND)
         poem = await self.store.get_poem(poem_id)
-        message = (
-            texts.RATED_CHANGED.format(previous=result.previous, stars=stars)
-            if not result.created
-            else texts.RATED_NEW.format(stars=stars)
-        )
+        if result.created:
+            message = texts.RATED_NEW.format(stars=stars)
+        elif result.previous == stars:
+            message = texts.RATED_SAME.format(stars=stars)
+        else:
+            message = texts.RATED_CHANGED.format(previous=result.previous, stars=stars)
         buttons = self.poem_buttons(poem_id, poem.user_key if poem else None, stars)
         return Reply(message, buttons=buttons, poem_id=poem_id, answer=message)
 
@@ -513,6 +514,8 @@ class Core:
         if not parts:
             return await self._show_settings(user)
         if _fold(parts[0]) == RESET_WORD:
+            if len(parts) > 1:  # "/caidat macdinh nhietdo": one setting meant, not all; reset nothing
+                return Reply(texts.RESET_TAKES_NO_NAME.format(name=_echo(parts[1])), error=True)
             await self.store.reset_settings(user)
             return Reply(texts.SETTINGS_RESET, buttons=await self._settings_buttons(user))
         name = parts[0]
@@ -629,7 +632,7 @@ class Core:
         title = poem.opening if poem.opening.strip() != first_line.strip() else texts.PICTURE_UNTITLED
         async with self._picture_slot() as free:
             if not free:
-                return Reply(texts.BUSY, error=True, answer=texts.BUSY)
+                return Reply(texts.DRAWING_BUSY, error=True, answer=texts.DRAWING_BUSY)
             image = await asyncio.to_thread(render_poem, title, poem.text, texts.form_title(poem.form), author)
         return Reply(texts.PICTURE_CAPTION.format(title=title), image=image)
 
@@ -647,7 +650,7 @@ class Core:
         lines = [line for line in last.text.split("\n") if line.strip()]
         async with self._picture_slot() as free:
             if not free:
-                return Reply(texts.BUSY, error=True)
+                return Reply(texts.DRAWING_BUSY, error=True)
             try:
                 explanation = await self.explainer.explain(model_dir, last.form, lines, last.opening)
             except (ModelDirError, OSError):  # not syllable-level, or its directory is gone

@@ -67,6 +67,7 @@ OPENING_ERRORS = {
 RATE_LIMITED = "Bạn làm thơ nhanh quá! Nghỉ tay {seconds} giây rồi thử lại nhé."
 BUSY = "Mình đang làm bài thơ trước của bạn, đợi chút nhé."
 OVERLOADED = "Mình đang bận làm thơ cho nhiều người quá. Bạn thử lại sau ít giây nhé."
+DRAWING_BUSY = "Mình đang vẽ tranh cho nhiều người quá. Bạn thử lại sau ít giây nhé."
 POEM_TIMEOUT = (
     "Bài thơ này lâu quá (hơn {seconds:g} giây) nên mình dừng lại. Bạn thử lại, hoặc giảm số bản nháp, "
     "số chùm hay số khổ trong /caidat nhé."
@@ -106,6 +107,7 @@ STREAM_WRITING = "✍️ đang viết…"  # under a poem shown line by line whi
 POEM_FOOTER = "— {form_title}, nhiệt độ {temperature:g}, hạt giống {seed}"
 RATED_NEW = "Cảm ơn bạn đã chấm {stars}★!"
 RATED_CHANGED = "Đã đổi điểm từ {previous}★ thành {stars}★."
+RATED_SAME = "Bạn đã chấm bài này {stars}★ rồi."
 RATE_USAGE = "Bạn chấm từ 1 đến 5 sao, ví dụ: /danhgia 5"
 NO_POEM_YET = "Bạn chưa có bài thơ nào. Gõ /tho <câu mở đầu> để bắt đầu."
 POEM_NOT_FOUND = "Không tìm thấy bài thơ này (có thể đã bị xoá)."
@@ -117,6 +119,9 @@ SETTING_MODEL_DEFAULT = "theo mô hình"
 SETTINGS_HINT = "Đổi: /caidat <tên> <giá trị>, ví dụ /caidat nhietdo 0.9. Đặt lại: /caidat macdinh"
 SETTING_SAVED = "Đã lưu: {label} = {value}."
 SETTINGS_RESET = "Đã đặt lại mọi cài đặt về mặc định."
+RESET_TAKES_NO_NAME = (
+    "/caidat macdinh đặt lại mọi cài đặt, không kèm tên. Để đặt lại một cài đặt: /caidat {name} macdinh"
+)
 SETTING_UNKNOWN = "Không có cài đặt '{name}'. Các tên: {names}."
 SETTING_BAD_VALUE = "Giá trị '{value}' không hợp lệ cho {label}. Hợp lệ: {valid}."
 SETTING_NEEDS_VALUE = "Bạn cho mình giá trị nhé, ví dụ: /caidat {name} {example}"

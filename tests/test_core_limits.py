@@ -244,3 +244,43 @@ async def test_poems_beyond_the_engine_slots_wait_their_turn(tiny_model_dir, tmp
         async with core._engine_slots:  # the one slot is taken
             reply = await core.tho("tg:210", OPENING)
         assert reply.text == texts.POEM_TIMEOUT.format(seconds=0.05) and not calls
+
+
+async def test_reset_with_a_name_resets_nothing_and_says_how(runtime):
+    """ "/caidat macdinh nhietdo" meant one setting: it erased every setting before (the name was ignored)."""
+    core = runtime.core
+    await core.command("tg:8", "caidat", "the lucbat")
+    await core.command("tg:8", "caidat", "nhietdo 0.7")
+    before = state(runtime)
+    reply = await core.command("tg:8", "caidat", "macdinh nhietdo")
+    assert reply.error and reply.text == texts.RESET_TAKES_NO_NAME.format(name="nhietdo")
+    assert state(runtime) == before
+    assert not (await core.command("tg:8", "caidat", "nhietdo macdinh")).error  # the way it says
+    assert (await core.command("tg:8", "caidat", "macdinh")).text == texts.SETTINGS_RESET
+
+
+async def test_the_same_rating_again_is_not_called_a_change(runtime):
+    core = runtime.core
+    poem = await core.tho("tg:9", OPENING)
+    assert (await core.rate("tg:9", poem.poem_id, 5)).answer == texts.RATED_NEW.format(stars=5)
+    assert (await core.rate("tg:9", poem.poem_id, 5)).answer == texts.RATED_SAME.format(stars=5)
+    assert (await core.rate("tg:9", poem.poem_id, 3)).answer == texts.RATED_CHANGED.format(previous=5, stars=3)
+    assert state(runtime)[2] == [("tg:9", poem.poem_id, 3)]
+
+
+async def test_all_drawing_places_taken_says_so_not_that_the_users_poem_is_being_written(runtime):
+    """With every drawing place taken (by other users' pictures), /anh and /giaithich answered "I am still
+    writing your previous poem" to a user who had none being written."""
+    import contextlib
+
+    from bot.core import MAX_DRAWINGS
+
+    core = runtime.core
+    await core.tho("tg:10", OPENING)
+    async with contextlib.AsyncExitStack() as others:
+        for _ in range(MAX_DRAWINGS):
+            assert await others.enter_async_context(core._picture_slot())
+        for command in ("anh", "giaithich"):
+            reply = await core.command("tg:10", command)
+            assert reply.error and reply.text == texts.DRAWING_BUSY, command
+    assert (await core.command("tg:10", "anh")).image is not None  # places free again

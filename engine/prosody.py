@@ -73,22 +73,19 @@ ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
 # fmt: on
 
-# Characters that may cling to a word without being part of it.
-_WORD_SPLIT = re.compile(r"[\s\-–—/]+")
+# A run of letters and digits; anything else (spaces, punctuation, dashes) parts words, as the
+# syllable tokenizer's pieces do (engine.syllable_text): "Mùa,thu" is two syllables, not "Mùathu".
+_WORD = re.compile(r"[^\W_]+")
 
 
 def syllables(line: str) -> list[str]:
     """Split a line into its syllables, dropping punctuation around them.
 
-    A token counts as a syllable when it contains at least one letter
-    (Vietnamese or not), so "Hà Nội," is two syllables and "..." none.
+    A run of letters and digits counts as a syllable when it contains at
+    least one letter (Vietnamese or not), so "Hà Nội," is two syllables,
+    "Mùa,thu" two and "..." none.
     """
-    out = []
-    for token in _WORD_SPLIT.split(unicodedata.normalize("NFC", line)):
-        word = "".join(ch for ch in token if ch.isalpha() or ch.isdigit())
-        if any(ch.isalpha() for ch in word):
-            out.append(word)
-    return out
+    return [w for w in _WORD.findall(unicodedata.normalize("NFC", line)) if any(ch.isalpha() for ch in w)]
 
 
 @lru_cache(maxsize=65536)

@@ -120,6 +120,19 @@ def test_syllables_ignore_punctuation_and_keep_words():
     assert syllables("  nhiều   khoảng\ttrắng ") == ["nhiều", "khoảng", "trắng"]
 
 
+def test_punctuation_without_a_space_still_parts_syllables():
+    """The checker and the opening's form read "Mùa,thu,lá,..." as the form automaton does (syllable
+    by syllable): counted as one glued word before, an 8-syllable opening passed as a 5 chữ line."""
+    from engine.request import PoemRequest
+    from engine.syllable_text import is_word, pieces
+
+    glued = "Mùa,thu,lá,vàng,rơi,trên,cây,cao"
+    assert syllables(glued) == ["Mùa", "thu", "lá", "vàng", "rơi", "trên", "cây", "cao"]
+    assert syllables("Mùa thu...lá vàng rơi") == ["Mùa", "thu", "lá", "vàng", "rơi"]
+    assert syllables(glued) == [p for p in pieces(glued) if is_word(p)]  # the tokenizer's own reading
+    assert PoemRequest(glued).form_id == "8chu"
+
+
 def test_alphabet_is_spelled_out():
     # The constraint's alphabet must not admit Greek or Cyrillic look-alikes.
     for foreign in "αβγабв":

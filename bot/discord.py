@@ -47,6 +47,7 @@ Candidates = _range(int, "candidates")
 Seed = _range(int, "seed")
 Stanzas = app_commands.Range[int, MIN_STANZAS, MAX_STANZAS]
 FORM_CHOICES = [app_commands.Choice(name=form.title, value=form.id) for form in FORMS.values()]
+SCHEME_CHOICES = [app_commands.Choice(name=title, value=scheme) for scheme, title in texts.SCHEME_TITLES.items()]
 STRATEGY_CHOICES = [app_commands.Choice(name=texts.STRATEGY_LABELS.get(s, s), value=s) for s in STRATEGIES]
 DESCRIBE = texts.DISCORD_OPTION_DESCRIPTIONS
 
@@ -252,6 +253,7 @@ async def tholai(interaction: discord.Interaction) -> None:
             "ungvien",
             "hatgiong",
             "the",
+            "van",
             "kho",
             "congkhai",
             "kyten",
@@ -259,7 +261,7 @@ async def tholai(interaction: discord.Interaction) -> None:
         )
     }
 )
-@app_commands.choices(the=FORM_CHOICES, chienluoc=STRATEGY_CHOICES)
+@app_commands.choices(the=FORM_CHOICES, van=SCHEME_CHOICES, chienluoc=STRATEGY_CHOICES)
 @everywhere
 async def caidat(
     interaction: discord.Interaction,
@@ -273,6 +275,7 @@ async def caidat(
     ungvien: Candidates | None = None,
     hatgiong: Seed | None = None,
     the: str | None = None,
+    van: str | None = None,
     kho: Stanzas | None = None,
     congkhai: bool | None = None,
     kyten: bool | None = None,
@@ -292,6 +295,7 @@ async def caidat(
         "ungvien": ungvien,
         "hatgiong": hatgiong,
         "the": the,
+        "van": van,
         "kho": kho,
         "congkhai": None if congkhai is None else "co" if congkhai else "khong",
         "kyten": None if kyten is None else "co" if kyten else "khong",

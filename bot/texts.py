@@ -241,6 +241,7 @@ DISCORD_OPTION_DESCRIPTIONS = {
     "sochum": "Số chùm khi dùng chiến lược chùm",
     "ungvien": "Số bản nháp để chọn bài hay nhất",
     "hatgiong": "Hạt giống (cùng hạt giống, cùng bài thơ)",
+    "van": "Cách gieo vần (thơ 5, 7, 8 chữ)",
     "kho": "Số khổ thơ",
     "congkhai": "Cho bài của bạn hiện trong /top (khi được người khác chấm)",
     "kyten": "Ký tên bạn dưới tranh thơ (🖼, /anh)",

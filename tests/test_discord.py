@@ -120,10 +120,16 @@ async def test_caidat_options_and_buttons_reach_the_next_poem(world):
     labels = [c["label"] for row in panel.response.components for c in row["components"]]
     assert {"Ổn định", "Cân bằng", "Bay bổng", texts.RESET_BUTTON} <= set(labels)
 
-    result = await lan.slash(channel, "caidat", nhietdo=1.2, kho=2, ungvien=1, the="lucbat")
+    result = await lan.slash(channel, "caidat", nhietdo=1.2, kho=2, ungvien=1, the="lucbat", van="om")
     assert result.response.content.startswith("Đã lưu: nhiệt độ = 1.2.")
     stored = dict(rows(runtime, "SELECT name, value_json FROM user_settings WHERE user_key = ?", key))
-    assert stored == {"temperature": "1.2", "stanzas": "2", "candidates": "1", "form": '"lucbat"'}
+    assert stored == {
+        "temperature": "1.2",
+        "stanzas": "2",
+        "candidates": "1",
+        "form": '"lucbat"',
+        "scheme": '"om"',  # every setting is an option, the rhyme scheme too
+    }
     # Out of range: Discord's client refuses it before the bot sees it (the option carries the range) ...
     with pytest.raises(simcord.OptionError):
         await lan.slash(channel, "caidat", nhietdo=9.0)

@@ -74,7 +74,20 @@ INLINE_TITLE_LIMIT = 100
 
 
 def user_key(update: Update) -> str:
+    """Who the bot answers: the user, or the chat a message was sent on behalf of. Anonymous group admins
+    (and channels) all write as one Telegram account (GroupAnonymousBot, Channel_Bot): keyed by that,
+    every group's anonymous admins would share settings, last poem and rate limit. Chat ids are
+    negative, so "tg:-100…" never meets a user's key."""
+    if update.message is not None and update.message.sender_chat is not None:
+        return store_key("tg", update.message.sender_chat.id)
     return store_key("tg", update.effective_user.id)
+
+
+def display_name(update: Update) -> str:
+    """The name a picture may be signed with: the user's, or the chat's they wrote on behalf of."""
+    if update.message is not None and update.message.sender_chat is not None:
+        return update.message.sender_chat.title or ""
+    return update.effective_user.full_name
 
 
 def command_args(message: Message) -> str:
@@ -194,7 +207,7 @@ async def other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         user_key(update),
         name,
         command_args(update.effective_message),
-        display_name=update.effective_user.full_name,  # on the /anh picture, if the user agreed
+        display_name=display_name(update),  # on the /anh picture, if the user agreed
     )
     await send(update, context, reply)
 
@@ -224,7 +237,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # A client can send any callback data: only a button that is on this message counts.
         await query.answer(texts.UNKNOWN_ACTION)
         return
-    reply = await core_of(context).action(user_key(update), action, display_name=update.effective_user.full_name)
+    reply = await core_of(context).action(user_key(update), action, display_name=display_name(update))
     # CallbackQueries need to be answered, even if no notification to the user is needed:
     # until then the client shows a spinner on the button.
     await query.answer(fit(reply.answer or ("" if not reply.error else reply.text), ANSWER_LIMIT) or None)

@@ -222,6 +222,9 @@ class FakeTelegram:
     def user(user_id: int, name: str = "Lan") -> dict:
         return {"id": user_id, "is_bot": False, "first_name": name, "language_code": "vi"}
 
+    # The account Telegram sends anonymous group admins' messages from, in every group.
+    ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+
     def group(self, chat_id: int = -100200300, title: str = "Nhóm thơ") -> dict:
         chat = {"id": chat_id, "type": "supergroup", "title": title}
         self._chats[chat_id] = chat
@@ -231,8 +234,10 @@ class FakeTelegram:
         """The next `times` calls of `method` fail: 429 Too Many Requests with retry_after, or `status`."""
         self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
 
-    async def command(self, user: dict, text: str, chat: dict | None = None) -> dict:
-        """The user sends `text` (starting with /command) in a private chat or a group; returns the message."""
+    async def command(self, user: dict, text: str, chat: dict | None = None, sender_chat: dict | None = None) -> dict:
+        """The user sends `text` (starting with /command) in a private chat or a group; returns the message.
+        `sender_chat`: sent on behalf of a chat (an anonymous group admin posts as the group; `user` is then
+        Telegram's GroupAnonymousBot)."""
         chat = chat or self._chats.setdefault(
             user["id"], {"id": user["id"], "type": "private", "first_name": user["first_name"]}
         )
@@ -243,6 +248,8 @@ class FakeTelegram:
             "from": user,
             "text": text,
         }
+        if sender_chat is not None:
+            message["sender_chat"] = sender_chat
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0] if text.strip() else text
             message["entities"] = [
@@ -314,11 +321,13 @@ class FakeTelegram:
     def sent_to(self, chat_id: int) -> list[dict]:
         return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id]
 
-    async def reply(self, user: dict, text: str, chat: dict | None = None, timeout: float = 30.0) -> dict:
+    async def reply(
+        self, user: dict, text: str, chat: dict | None = None, timeout: float = 30.0, sender_chat: dict | None = None
+    ) -> dict:
         """Send a command and wait for the bot's next message in that chat."""
         chat_id = (chat or {"id": user["id"]})["id"]
         before = len(self.sent_to(chat_id))
-        await self.command(user, text, chat)
+        await self.command(user, text, chat, sender_chat)
         return await self.wait_for(lambda: (self.sent_to(chat_id)[before:] or [None])[0], timeout)
 
     async def answer(self, query_id: str, timeout: float = 30.0) -> dict:

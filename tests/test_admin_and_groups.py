@@ -156,3 +156,22 @@ async def test_discord_admin_commands(tmp_path, tiny_model_dir, tiny_model_dir_b
         assert runtime.engine.model_version == "tiny-b"
         back = await admin.slash(channel, "mohinh", hanh_dong="quaylai")
         assert back.response.content.startswith("Đã chuyển sang mô hình tiny-a")
+
+
+async def test_anonymous_admins_of_two_groups_are_two_users_not_one(tmp_path, tiny_model_dir):
+    """Telegram sends every anonymous group admin's message from one account (GroupAnonymousBot), with the
+    group as sender_chat. Keyed by that account, the admins of every group shared one set of settings,
+    one last poem (/anh, /tholai acted on another group's) and one rate limit."""
+    async with telegram_bot(tmp_path, tiny_model_dir) as (fake, runtime):
+        anonymous = fake.ANONYMOUS_ADMIN
+        first, second = fake.group(-1001111, "Nhóm một"), fake.group(-1002222, "Nhóm hai")
+        await fake.reply(anonymous, at("/caidat the lucbat"), first, sender_chat=first)
+        await fake.reply(anonymous, at("/caidat ungvien 1"), second, sender_chat=second)
+        settings = rows(runtime, "SELECT user_key, name, value_json FROM user_settings ORDER BY 1, 2")
+        assert settings == [("tg:-1001111", "form", '"lucbat"'), ("tg:-1002222", "candidates", "1")]
+
+        await fake.reply(anonymous, at(f"/tho {OPENING}"), first, sender_chat=first)
+        assert rows(runtime, "SELECT user_key, form FROM poems") == [("tg:-1001111", "lucbat")]
+        answer = await fake.reply(anonymous, at("/anh"), second, sender_chat=second)  # the second group's admin
+        assert answer["text"] == texts.NO_POEM_YET
+        assert not fake.photos

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from telegram import (
     BotCommand,
     CallbackQuery,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
@@ -73,21 +74,24 @@ INLINE_BUTTON_LIMIT = 64  # the text of the button shown instead of results
 INLINE_TITLE_LIMIT = 100
 
 
+def sender_chat(update: Update) -> Chat | None:
+    """The chat a new message was sent on behalf of, if any. Anonymous group admins (and channels) all
+    write as one Telegram account (GroupAnonymousBot, Channel_Bot): keyed by that, every group's
+    anonymous admins would share settings, last poem and rate limit."""
+    return update.message.sender_chat if update.message is not None else None
+
+
 def user_key(update: Update) -> str:
-    """Who the bot answers: the user, or the chat a message was sent on behalf of. Anonymous group admins
-    (and channels) all write as one Telegram account (GroupAnonymousBot, Channel_Bot): keyed by that,
-    every group's anonymous admins would share settings, last poem and rate limit. Chat ids are
-    negative, so "tg:-100…" never meets a user's key."""
-    if update.message is not None and update.message.sender_chat is not None:
-        return store_key("tg", update.message.sender_chat.id)
-    return store_key("tg", update.effective_user.id)
+    """Who the bot answers: the user, or the chat they wrote on behalf of (chat ids are negative, so
+    "tg:-100…" never meets a user's key)."""
+    chat = sender_chat(update)
+    return store_key("tg", chat.id if chat is not None else update.effective_user.id)
 
 
 def display_name(update: Update) -> str:
     """The name a picture may be signed with: the user's, or the chat's they wrote on behalf of."""
-    if update.message is not None and update.message.sender_chat is not None:
-        return update.message.sender_chat.title or ""
-    return update.effective_user.full_name
+    chat = sender_chat(update)
+    return (chat.title or "") if chat is not None else update.effective_user.full_name
 
 
 def command_args(message: Message) -> str:

@@ -73,9 +73,10 @@ ONSETS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
           "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
 # fmt: on
 
-# A run of letters and digits; anything else (spaces, punctuation, dashes) parts words, as the
-# syllable tokenizer's pieces do (engine.syllable_text): "Mùa,thu" is two syllables, not "Mùathu".
-_WORD = re.compile(r"[^\W_]+")
+# A word: a run of letters and digits; anything else (spaces, punctuation, dashes) parts words, here
+# and in the syllable tokenizer's pieces (engine.syllable_text): "Mùa,thu" is two syllables.
+WORD_PATTERN = r"[^\W_]+"
+_WORD = re.compile(WORD_PATTERN)
 
 
 def syllables(line: str) -> list[str]:

@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from engine.prompt import LINE_SEPARATOR, SPECIAL_TOKENS
+from engine.prosody import WORD_PATTERN
 
 UNKNOWN = "<|unk|>"
 # Punctuation a model may read and write: runs of these marks (",", "?", "!..."),
@@ -45,7 +46,7 @@ PUNCTUATION_MARKS = ",.!?;:…"
 PUNCTUATION = (",", ".", "!", "?", ";", ":", "...", "…")
 MID_LINE_PUNCTUATION = (",",)  # the form allows only a comma inside a line
 
-_PIECES = re.compile(r"[^\W_]+|[^\w\s]+")
+_PIECES = re.compile(WORD_PATTERN + r"|[^\w\s]+")
 _SPECIAL = re.compile("(" + "|".join(re.escape(t) for t in (*SPECIAL_TOKENS, UNKNOWN)) + ")")
 _SPACE_BEFORE = re.compile(r" +(?=[\n,.!?;:…]|$)")  # the marks of PUNCTUATION_MARKS
 

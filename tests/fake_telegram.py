@@ -260,34 +260,17 @@ class FakeTelegram:
 
     async def click(self, user: dict, message: dict, data: str) -> str:
         """The user presses the inline button with callback_data `data`; returns the query id."""
-        query_id = str(next(self._callback_ids))
-        await self._push(
-            {
-                "callback_query": {
-                    "id": query_id,
-                    "from": user,
-                    "chat_instance": "1",
-                    "data": data,
-                    "message": dict(message),
-                }
-            }
-        )
-        return query_id
+        return await self._press(user, data, message=dict(message))
 
     async def click_inline(self, user: dict, inline_message_id: str, data: str) -> str:
         """The user presses a button of a message sent through inline mode: Telegram sends the
         inline_message_id, not the message; returns the query id."""
+        return await self._press(user, data, inline_message_id=inline_message_id)
+
+    async def _press(self, user: dict, data: str, **where: Any) -> str:
         query_id = str(next(self._callback_ids))
         await self._push(
-            {
-                "callback_query": {
-                    "id": query_id,
-                    "from": user,
-                    "chat_instance": "1",
-                    "data": data,
-                    "inline_message_id": inline_message_id,
-                }
-            }
+            {"callback_query": {"id": query_id, "from": user, "chat_instance": "1", "data": data, **where}}
         )
         return query_id
 

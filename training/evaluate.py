@@ -179,12 +179,13 @@ def evaluate(
     scorer = PoemScorer(model_dir)  # one load for the three likelihood measures
     ppl = validation_perplexity(scorer, data_dir)
     print(f"validation perplexity {ppl['perplexity']} (loss {ppl['loss']}, {ppl['tokens']} tokens)")
-    xent = cross_entropy_per_syllable(scorer, eval_poems(test))
+    poems = eval_poems(test)
+    xent = cross_entropy_per_syllable(scorer, poems)
     print(
         f"test cross-entropy per syllable {xent['nats_per_syllable']} nats ({xent['poems']} poems, "
         f"{xent['syllables']} syllables and line breaks)"
     )
-    ends = end_probabilities(scorer, eval_poems(test))
+    ends = end_probabilities(scorer, poems)
     del scorer
     print("end token after line 1, 2, ...: " + "; ".join(f"{f} {v[:LINES_PER_STANZA]}" for f, v in ends.items()))
     results, samples = asyncio.run(generate_eval(model_dir, by_form, training_lines, threads))
